@@ -1,0 +1,115 @@
+"""Training checkpoints (orbax) and the run's config, kept side by side in a workdir.
+
+Layout of a workdir:
+  config.json         the ml_collections config of the run (written once, atomically)
+  checkpoints/<step>/ orbax checkpoints of the full `TrainState`
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import flax.serialization
+import jax
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+from inpaint_jax import images as image_io
+
+CONFIG_FILE = "config.json"
+
+
+def save_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+  image_io.atomic_write_bytes(os.path.join(workdir, CONFIG_FILE),
+                              config.to_json_best_effort(indent=2).encode())
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"no {CONFIG_FILE} in {workdir}: not a training workdir")
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def make_manager(workdir: str, save_every: int, keep: int) -> ocp.CheckpointManager:
+  """A manager that saves every `save_every` steps (and when forced) and keeps the last `keep`."""
+  options = ocp.CheckpointManagerOptions(max_to_keep=keep, save_interval_steps=save_every,
+                                         create=True)
+  return ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")),
+                               options=options)
+
+
+def save(manager: ocp.CheckpointManager, step: int, state: Any, force: bool = False) -> bool:
+  """Saves `state` (any flax-serialisable pytree) at `step`; True if a save happened."""
+  tree = flax.serialization.to_state_dict(jax.device_get(state))
+  return manager.save(step, args=ocp.args.StandardSave(tree), force=force)
+
+
+def restore_latest(manager: ocp.CheckpointManager, target: Any) -> tuple[Any, int | None]:
+  """(`target` filled from the latest checkpoint, its step), or (`target`, None) if none."""
+  step = manager.latest_step()
+  if step is None:
+    return target, None
+  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct,
+                          flax.serialization.to_state_dict(jax.device_get(target)))
+  tree = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+  return flax.serialization.from_state_dict(target, tree), step
+
+
+def latest_step(workdir: str) -> int | None:
+  path = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(path):
+    return None
+  with ocp.CheckpointManager(os.path.abspath(path)) as manager:
+    return manager.latest_step()
+
+
+def to_numpy(tree: Any) -> Any:
+  return jax.tree.map(np.asarray, tree)
+
+
+def _variables(tree: dict, prefix: str) -> dict:
+  return {"params": tree[f"{prefix}_params"], "batch_stats": tree[f"{prefix}_batch_stats"]}
+
+
+def load_model(path: str, step: int | None = None):
+  """(config, g_vars, d_vars) from a training workdir (latest or given step) or an exported file.
+
+  g_vars, d_vars: `{'params', 'batch_stats'}` as float32 numpy trees.
+  """
+  if os.path.isdir(path):
+    config = load_config(path)
+    ckpt_dir = os.path.abspath(os.path.join(path, "checkpoints"))
+    if not os.path.isdir(ckpt_dir):
+      raise FileNotFoundError(f"no checkpoints/ in training workdir {path}")
+    with ocp.CheckpointManager(ckpt_dir) as manager:
+      step = manager.latest_step() if step is None else step
+      if step is None:
+        raise FileNotFoundError(f"no checkpoint saved yet in {ckpt_dir}")
+      tree = manager.restore(step, args=ocp.args.StandardRestore())
+    g_vars, d_vars = _variables(tree, "g"), _variables(tree, "d")
+  elif os.path.isfile(path):
+    with open(path, "rb") as f:
+      try:
+        blob = flax.serialization.msgpack_restore(f.read())
+        config = ml_collections.ConfigDict(json.loads(blob["config"]))
+        g_vars, d_vars = blob["generator"], blob["discriminator"]
+      except Exception as e:  # pylint: disable=broad-except
+        raise ValueError(f"{path} is not an inpaint-jax model file: {e}") from e
+  else:
+    raise FileNotFoundError(f"checkpoint does not exist: {path}")
+  as_f32 = lambda t: jax.tree.map(lambda a: np.asarray(a, np.float32), t)
+  return config, as_f32(g_vars), as_f32(d_vars)
+
+
+def export_model(path: str, config: ml_collections.ConfigDict, g_vars: Any, d_vars: Any,
+                 dtype=np.float16) -> None:
+  """Writes G and D (cast to `dtype`) and the config into one msgpack file, atomically."""
+  cast = lambda t: jax.tree.map(lambda a: np.asarray(a, dtype), jax.device_get(t))
+  blob = {"config": config.to_json_best_effort(), "generator": cast(g_vars),
+          "discriminator": cast(d_vars)}
+  image_io.atomic_write_bytes(path, flax.serialization.msgpack_serialize(blob))

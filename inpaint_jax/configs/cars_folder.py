@@ -1,0 +1,20 @@
+"""Paper-size DCGAN on a folder of Stanford Cars images already cropped to their boxes.
+
+  python experiments/train_dcgan.py --config inpaint_jax/configs/cars_folder.py \
+      --workdir runs/cars --config.dataset.folder=../shared/data/cars_bbox
+
+Train split: files 00001-06644; test split: 06645-07644. Box crops are resized to
+64x64 without keeping the aspect ratio, as in Yeh et al. Sec. 4.1.
+"""
+
+from inpaint_jax.configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.dataset.source = "folder"
+  config.dataset.folder = "../shared/data/cars_bbox"
+  config.dataset.train_split = "range:00001:06644"
+  config.dataset.test_split = "range:06645:07644"
+  config.dataset.crop = "none"
+  return config

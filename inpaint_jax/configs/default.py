@@ -1,0 +1,59 @@
+"""Shared defaults: the paper-size DCGAN (ngf = ndf = 64, 64x64) with Radford's optimiser."""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  config.model = ml_collections.ConfigDict()
+  config.model.z_dim = 100
+  config.model.ngf = 64
+  config.model.ndf = 64
+  config.model.kernel_size = 4
+  config.model.image_size = 64
+
+  config.dataset = ml_collections.ConfigDict()
+  config.dataset.source = "folder"  # 'folder' or 'tfds'
+  config.dataset.name = ""  # TFDS builder name
+  config.dataset.folder = ""  # image folder
+  config.dataset.data_dir = ml_collections.config_dict.placeholder(str)
+  config.dataset.download = True
+  config.dataset.train_split = "all"
+  config.dataset.test_split = "all"
+  config.dataset.crop = ml_collections.config_dict.placeholder(str)  # none / center / bbox
+  config.dataset.crop_fraction = ml_collections.config_dict.placeholder(float)
+  config.dataset.in_memory = True
+
+  config.batch_size = 64
+  config.num_steps = 10_000
+  config.learning_rate = 2e-4
+  config.beta1 = 0.5
+  config.beta2 = 0.999
+  config.random_flip = True
+
+  # The latent search (Sec. 3.2-3.4). Adam's step size is not in the paper: see BUILD_NOTES.md.
+  config.search = ml_collections.ConfigDict()
+  config.search.iterations = 1500
+  config.search.restarts = 1
+  config.search.learning_rate = 0.01
+  config.search.beta1 = 0.9
+  config.search.beta2 = 0.999
+  config.search.prior_weight = 0.003  # lambda
+  config.search.context_loss = "l1"  # Eq. 5; 'l2' for ablations
+  config.search.prior_loss = "log1m"  # Eq. 6, log(1 - D); 'neglogd' for -log D
+  config.search.weighting = "eq3"  # Eq. 3; 'uniform' for W = M
+  config.search.window = 7
+  config.search.curve_stride = 0  # record the loss every N iterations (0: off)
+  config.search.blend = True
+  config.search.blend_tol = 1e-6
+  config.search.blend_maxiter = 2000
+  config.search.batch_size = 64  # images per compiled search call
+
+  config.log_every = 50
+  config.sample_every = 500
+  config.checkpoint_every = 500
+  config.keep_checkpoints = 3
+  config.progress_bar = True
+  return config

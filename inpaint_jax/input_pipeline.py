@@ -1,0 +1,320 @@
+"""Image sources and step-indexed batches of `[B, S, S, 3]` float32 in [-1, 1].
+
+Two kinds of source, both random-access sequences of preprocessed uint8 images:
+
+* `FolderSource`: any JPEG/PNG files in a folder (a manual CelebA or Cars download,
+  `../shared/data`), split by sorted file-name range or by a list file.
+* `TfdsSource`: a TFDS builder (`celeb_a`, `svhn_cropped`, `cars196`) read through
+  `tfds.data_source`, so examples are fetched by index and never materialised twice.
+
+Training batches are a pure function of `(seed, step)`: the permutation of epoch `e`
+comes from `(seed, e)` and the flips of step `s` from `(seed, s)`. A run resumed at
+step `s` therefore sees exactly the batches an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import os
+import queue
+import threading
+from typing import Iterator, Sequence
+
+from absl import logging
+import ml_collections
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+# ----------------------------------------------------------------------------- crops
+
+
+@dataclasses.dataclass(frozen=True)
+class CropRule:
+  """How one dataset's images are framed before resizing to `size` x `size`.
+
+  kind: 'none' (resize the whole image), 'center' (a centred square whose side is
+  `fraction` of the image's shorter side; CelebA's 108 px of 178 is 0.6067, which frames
+  half-size files identically), or 'bbox' (the example's bounding box, TFDS cars196).
+  """
+
+  kind: str = "none"
+  fraction: float = 1.0
+  size: int = 64
+
+  def __post_init__(self):
+    if self.kind not in ("none", "center", "bbox"):
+      raise ValueError(f"crop kind must be 'none', 'center' or 'bbox', got {self.kind!r}")
+    if not 0.0 < self.fraction <= 1.0:
+      raise ValueError(f"crop fraction must be in (0, 1], got {self.fraction}")
+
+
+def preprocess(image: Image.Image | np.ndarray, rule: CropRule,
+               bbox: Sequence[float] | None = None) -> np.ndarray:
+  """Crop by `rule` and resize: any PIL image or uint8 array -> uint8 [size, size, 3].
+
+  `bbox` is TFDS's normalised (ymin, xmin, ymax, xmax), used when rule.kind == 'bbox'.
+  Grayscale, palette and RGBA inputs are converted to RGB (alpha dropped).
+  """
+  if isinstance(image, np.ndarray):
+    if image.ndim == 3 and image.shape[-1] == 1:
+      image = image[..., 0]
+    image = Image.fromarray(image)
+  if image.mode != "RGB":
+    image = image.convert("RGB")
+  w, h = image.size
+  if rule.kind == "center":
+    side = max(1, int(round(rule.fraction * min(w, h))))
+    left, top = (w - side) // 2, (h - side) // 2
+    image = image.crop((left, top, left + side, top + side))
+  elif rule.kind == "bbox":
+    if bbox is None:
+      raise ValueError("crop kind 'bbox' needs a bounding box")
+    ymin, xmin, ymax, xmax = (float(v) for v in bbox)
+    box = (int(np.floor(xmin * w)), int(np.floor(ymin * h)),
+           max(int(np.ceil(xmax * w)), int(np.floor(xmin * w)) + 1),
+           max(int(np.ceil(ymax * h)), int(np.floor(ymin * h)) + 1))
+    image = image.crop(box)
+  if image.size != (rule.size, rule.size):
+    image = image.resize((rule.size, rule.size), Image.Resampling.BICUBIC)
+  return np.asarray(image, dtype=np.uint8)
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+  """uint8 [..., 3] in [0, 255] -> float32 in [-1, 1]."""
+  return images.astype(np.float32) / 127.5 - 1.0
+
+
+def to_uint8(images) -> np.ndarray:
+  """float in [-1, 1] -> uint8 in [0, 255] (rounded, clipped)."""
+  return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- folder
+
+
+def list_split(folder: str, split: str) -> list[str]:
+  """Sorted image file names of `folder` selected by `split`.
+
+  split: 'all'; 'range:FIRST:LAST' (file stems between FIRST and LAST inclusive, compared
+  as strings, e.g. 'range:000001:008000'); or 'list:PATH' (one file name per line; '#'
+  starts a comment; PATH relative to `folder` if not absolute).
+  """
+  if not os.path.isdir(folder):
+    raise FileNotFoundError(f"image folder does not exist: {folder}")
+  names = sorted(n for n in os.listdir(folder)
+                 if not n.startswith(".") and os.path.isfile(os.path.join(folder, n)))
+  if split == "all":
+    chosen = names
+  elif split.startswith("range:"):
+    parts = split.split(":")
+    if len(parts) != 3:
+      raise ValueError(f"split {split!r} must look like 'range:FIRST:LAST'")
+    first, last = parts[1], parts[2]
+    chosen = [n for n in names if first <= os.path.splitext(n)[0] <= last]
+  elif split.startswith("list:"):
+    path = split[len("list:"):]
+    if not os.path.isabs(path):
+      path = os.path.join(folder, path)
+    if not os.path.isfile(path):
+      raise FileNotFoundError(f"split list file does not exist: {path}")
+    with open(path) as f:
+      wanted = [line.split("#", 1)[0].strip() for line in f]
+    wanted = [w for w in wanted if w]
+    present = set(names)
+    missing = [w for w in wanted if w not in present]
+    if missing:
+      raise FileNotFoundError(
+          f"{len(missing)} file(s) named in {path} are not in {folder}: {missing[:5]}")
+    chosen = wanted
+  else:
+    raise ValueError(f"unknown split {split!r}: use 'all', 'range:FIRST:LAST' or 'list:PATH'")
+  if not chosen:
+    raise ValueError(f"split {split!r} of {folder} holds no files")
+  return chosen
+
+
+def _load_file(path: str, rule: CropRule) -> np.ndarray:
+  with Image.open(path) as im:
+    im.load()
+    return preprocess(im, rule)
+
+
+class FolderSource:
+  """Random-access images of one split of a folder: `source[i]` -> uint8 [S, S, 3].
+
+  Files that are not readable images are skipped, with one warning that counts and
+  names them. With `in_memory=True` every image is decoded once up front and held as
+  uint8 (12 KB per 64x64 image); otherwise only headers are checked and images are
+  decoded when asked for.
+  """
+
+  def __init__(self, folder: str, split: str, rule: CropRule, in_memory: bool = True,
+               num_threads: int = 8):
+    self.folder, self.split, self.rule = folder, split, rule
+    names = list_split(folder, split)
+    paths = [os.path.join(folder, n) for n in names]
+    check = (lambda p: _load_file(p, rule)) if in_memory else _check_header
+    results, bad = [], []
+    with concurrent.futures.ThreadPoolExecutor(num_threads) as pool:
+      outputs = pool.map(_catching(check), paths)
+      for name, out in tqdm(zip(names, outputs), total=len(names), disable=len(names) < 2000,
+                            desc=f"reading {os.path.basename(folder)}", unit="img"):
+        if isinstance(out, Exception):
+          bad.append((name, out))
+        else:
+          results.append((name, out))
+    if bad:
+      listed = ", ".join(f"{n} ({type(e).__name__})" for n, e in bad[:10])
+      logging.warning("skipped %d unreadable or non-image file(s) in %s: %s%s", len(bad), folder,
+                      listed, " ..." if len(bad) > 10 else "")
+    self.skipped = [n for n, _ in bad]
+    if not results:
+      raise ValueError(f"split {split!r} of {folder} holds no readable images "
+                       f"({len(bad)} file(s) skipped)")
+    self.names = [n for n, _ in results]
+    self._images = np.stack([o for _, o in results]) if in_memory else None
+
+  def __len__(self) -> int:
+    return len(self.names)
+
+  def __getitem__(self, index: int) -> np.ndarray:
+    if self._images is not None:
+      return self._images[index]
+    return _load_file(os.path.join(self.folder, self.names[index]), self.rule)
+
+  def ids(self) -> list[str]:
+    return list(self.names)
+
+
+def _check_header(path: str) -> None:
+  with Image.open(path) as im:
+    im.verify()
+
+
+def _catching(fn):
+  def wrapped(x):
+    try:
+      return fn(x)
+    except Exception as e:  # pylint: disable=broad-except
+      return e
+  return wrapped
+
+
+# ----------------------------------------------------------------------------- tfds
+
+# Per-builder framing: Yeh et al. Sec. 4.1 and the DCGAN CelebA convention.
+TFDS_CROPS = {
+    "celeb_a": ("center", 108 / 178),
+    "svhn_cropped": ("none", 1.0),
+    "cars196": ("bbox", 1.0),
+}
+
+
+class TfdsSource:
+  """Random-access examples of a TFDS split via `tfds.data_source`."""
+
+  def __init__(self, name: str, split: str, rule: CropRule, data_dir: str | None = None,
+               download: bool = True):
+    import tensorflow_datasets as tfds  # heavy import: only when TFDS is used
+    self.name, self.split, self.rule = name, split, rule
+    self._source = tfds.data_source(
+        name, split=split, data_dir=data_dir, download=download,
+        builder_kwargs={"file_format": "array_record"})
+    if len(self._source) == 0:
+      raise ValueError(f"TFDS split {name}:{split} (data_dir={data_dir}) holds no examples")
+
+  def __len__(self) -> int:
+    return len(self._source)
+
+  def __getitem__(self, index: int) -> np.ndarray:
+    example = self._source[int(index)]
+    bbox = example.get("bbox") if self.rule.kind == "bbox" else None
+    return preprocess(np.asarray(example["image"]), self.rule, bbox)
+
+  def ids(self) -> list[str]:
+    return [f"{self.name}-{self.split}-{i:06d}" for i in range(len(self))]
+
+
+# ----------------------------------------------------------------------------- factory
+
+
+def make_source(dataset_config: ml_collections.ConfigDict, split: str, image_size: int):
+  """A `FolderSource` or `TfdsSource` for `config.dataset` and one split."""
+  kind = dataset_config.get("crop", None)
+  if dataset_config.source == "tfds":
+    default_kind, default_fraction = TFDS_CROPS.get(dataset_config.name, ("none", 1.0))
+    rule = CropRule(kind or default_kind, dataset_config.get("crop_fraction", None) or default_fraction,
+                    image_size)
+    return TfdsSource(dataset_config.name, split, rule, dataset_config.get("data_dir", None),
+                      dataset_config.get("download", True))
+  if dataset_config.source == "folder":
+    rule = CropRule(kind or "none", dataset_config.get("crop_fraction", None) or 1.0, image_size)
+    return FolderSource(dataset_config.folder, split, rule,
+                        in_memory=dataset_config.get("in_memory", True))
+  raise ValueError(f"dataset.source must be 'tfds' or 'folder', got {dataset_config.source!r}")
+
+
+def batch_indices(num_examples: int, batch_size: int, seed: int, step: int) -> np.ndarray:
+  """Example indices of training step `step`: epoch-wise permutations, remainder dropped."""
+  steps_per_epoch = num_examples // batch_size
+  if steps_per_epoch == 0:
+    raise ValueError(f"batch size {batch_size} exceeds the {num_examples} examples of the split")
+  epoch, offset = divmod(step, steps_per_epoch)
+  perm = np.random.default_rng([seed, epoch]).permutation(num_examples)
+  return perm[offset * batch_size:(offset + 1) * batch_size]
+
+
+def training_batch(source, batch_size: int, seed: int, step: int, flip: bool = True) -> np.ndarray:
+  """The batch of step `step`: float32 [B, S, S, 3] in [-1, 1], randomly h-flipped."""
+  idx = batch_indices(len(source), batch_size, seed, step)
+  images = np.stack([source[int(i)] for i in idx])
+  if flip:
+    flips = np.random.default_rng([seed, step, 1]).random(batch_size) < 0.5
+    images = np.where(flips[:, None, None, None], images[:, :, ::-1], images)
+  return to_float(images)
+
+
+def training_batches(source, batch_size: int, seed: int, start_step: int, num_steps: int,
+                     flip: bool = True, prefetch: int = 2) -> Iterator[tuple[int, np.ndarray]]:
+  """Yields `(step, batch)` for steps [start_step, num_steps), decoded in a background thread."""
+  q: queue.Queue = queue.Queue(maxsize=prefetch)
+  stop = threading.Event()
+
+  def produce():
+    try:
+      for step in range(start_step, num_steps):
+        if stop.is_set():
+          return
+        q.put((step, training_batch(source, batch_size, seed, step, flip)))
+    except Exception as e:  # pylint: disable=broad-except
+      q.put(e)
+    q.put(None)
+
+  thread = threading.Thread(target=produce, daemon=True)
+  thread.start()
+  try:
+    while (item := q.get()) is not None:
+      if isinstance(item, Exception):
+        raise item
+      yield item
+  finally:
+    stop.set()
+    while thread.is_alive():
+      try:
+        q.get_nowait()
+      except queue.Empty:
+        thread.join(0.05)
+
+
+def eval_batches(source, batch_size: int, start: int = 0,
+                 stop: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+  """Yields `(indices, images)` in order, the last batch possibly short; float32 in [-1, 1]."""
+  stop = len(source) if stop is None else min(stop, len(source))
+  for lo in range(start, stop, batch_size):
+    idx = np.arange(lo, min(lo + batch_size, stop))
+    yield idx, to_float(np.stack([source[int(i)] for i in idx]))

@@ -1,0 +1,132 @@
+"""Binary masks `[H, W]` float32, 1 = known pixel, 0 = missing; each a function of its seed.
+
+The four mask types of Yeh et al. Sec. 4.1 and Table 1:
+  center   the central block, half the side (32x32 of 64x64);
+  pattern  the Context Encoder's random pattern: a low-resolution uniform noise field,
+           upsampled bicubically and thresholded (< 0.25), cropped where 20-30% is missing;
+  random   80% of pixels missing, independently per pixel, the same for all channels;
+  half     the left, right, top or bottom half missing, chosen by the seed.
+and `from_png`, a user's mask file.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+import numpy as np
+from PIL import Image
+
+MASK_TYPES = ("center", "pattern", "random", "half")
+
+# The Context Encoder's pattern masks (Pathak et al. 2016, NOTES.md).
+PATTERN_THRESHOLD = 0.25
+PATTERN_MISSING_BAND = (0.20, 0.30)
+# One noise cell per ~16 output pixels gives blobs the size of the CE's examples.
+_PATTERN_CELL = 16
+_PATTERN_TILE = 4  # the pattern is drawn at 4x the image side, then cropped
+RANDOM_MISSING = 0.8
+
+
+def center(size: int) -> np.ndarray:
+  m = np.ones((size, size), np.float32)
+  q = size // 4
+  m[q:size - q, q:size - q] = 0.0
+  return m
+
+
+def random_pixels(size: int, rng: np.random.Generator, missing: float = RANDOM_MISSING) -> np.ndarray:
+  return (rng.random((size, size)) >= missing).astype(np.float32)
+
+
+def half(size: int, rng: np.random.Generator) -> np.ndarray:
+  m = np.ones((size, size), np.float32)
+  h = size // 2
+  side = int(rng.integers(4))
+  if side == 0:
+    m[:, :h] = 0.0  # left
+  elif side == 1:
+    m[:, h:] = 0.0  # right
+  elif side == 2:
+    m[:h, :] = 0.0  # top
+  else:
+    m[h:, :] = 0.0  # bottom
+  return m
+
+
+def pattern(size: int, rng: np.random.Generator, max_tries: int = 1000) -> np.ndarray:
+  """A CE random-pattern mask with 20-30% of the pixels missing."""
+  big = size * _PATTERN_TILE
+  cells = max(2, big // _PATTERN_CELL)
+  lo, hi = PATTERN_MISSING_BAND
+  for _ in range(max_tries // 50):
+    noise = rng.random((cells, cells)).astype(np.float32)
+    field = np.asarray(Image.fromarray(noise, mode="F").resize((big, big), Image.Resampling.BICUBIC))
+    missing = field < PATTERN_THRESHOLD
+    for _ in range(50):
+      y, x = rng.integers(0, big - size + 1, size=2)
+      crop = missing[y:y + size, x:x + size]
+      if lo <= crop.mean() <= hi:
+        return (~crop).astype(np.float32)
+  raise RuntimeError(f"no {size}x{size} pattern crop with {lo:.0%}-{hi:.0%} missing in "
+                     f"{max_tries} tries")
+
+
+def make_mask(kind: str, size: int, seed: int) -> np.ndarray:
+  """One mask of type `kind` (see MASK_TYPES): float32 [size, size], 1 = known."""
+  rng = np.random.default_rng(seed)
+  if kind == "center":
+    return center(size)
+  if kind == "pattern":
+    return pattern(size, rng)
+  if kind == "random":
+    return random_pixels(size, rng)
+  if kind == "half":
+    return half(size, rng)
+  raise ValueError(f"unknown mask type {kind!r}; choose one of {MASK_TYPES}")
+
+
+def mask_seed(seed: int, index: int) -> int:
+  """The seed of image `index`'s mask in a run seeded with `seed` (independent streams)."""
+  return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def make_masks(kind: str, size: int, seed: int, indices) -> np.ndarray:
+  """Masks of a batch of images, float32 [N, size, size]; image i's mask depends on (seed, i)."""
+  return np.stack([make_mask(kind, size, mask_seed(seed, int(i))) for i in indices])
+
+
+def from_png(path: str, size: int | None = None) -> np.ndarray:
+  """Reads a user's mask: float32 [H, W], 1 = known.
+
+  Rule: the file is converted to 8-bit grayscale (PIL 'L'; an alpha channel, if any, is
+  ignored); a pixel is known where that value is non-zero and missing where it is 0
+  (black = hole). If `size` is given the mask must be `size` x `size`.
+  """
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"mask file does not exist: {path}")
+  try:
+    with Image.open(path) as im:
+      gray = np.asarray(im.convert("L"))
+  except Exception as e:  # pylint: disable=broad-except
+    raise ValueError(f"mask file {path} is not a readable image: {e}") from e
+  if size is not None and gray.shape != (size, size):
+    raise ValueError(f"mask {path} is {gray.shape[1]}x{gray.shape[0]}, expected {size}x{size}")
+  return (gray != 0).astype(np.float32)
+
+
+# Eq. 3
+def importance_weights(mask: jax.Array, window: int = 7) -> jax.Array:
+  """W_i = (missing pixels in the window around i) / (pixels in that window) if i is known, else 0.
+
+  mask: [H, W] with 1 = known. At the border the window is cut to the image: it counts,
+  and divides by, only the pixels that exist, so W_i is always a fraction of real pixels.
+  Returns [H, W] in [0, 1].
+  """
+  mask = jnp.asarray(mask, jnp.float32)
+  box = lambda a: lax.reduce_window(a, 0.0, lax.add, (window, window), (1, 1), "SAME")
+  missing = box(1.0 - mask)
+  count = box(jnp.ones_like(mask))
+  return jnp.where(mask > 0, missing / count, 0.0)

@@ -1,0 +1,107 @@
+"""DCGAN generator and discriminator (Radford et al., 2016) as used by Yeh et al. (2017).
+
+Both networks are plain Flax linen modules. `train=True` uses batch statistics and
+updates the running averages (collection `batch_stats`); `train=False` uses the
+running averages, so each image is processed independently of the rest of its batch,
+as the latent search requires.
+"""
+
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+# Radford et al. / the reference TF DCGAN: N(0, 0.02) weights, BN momentum 0.9, eps 1e-5.
+_INIT = nn.initializers.normal(stddev=0.02)
+_BN_MOMENTUM = 0.9
+_BN_EPSILON = 1e-5
+
+
+def num_resolution_steps(image_size: int) -> int:
+  """Number of stride-2 layers between a 4x4 map and `image_size` (3 for 32, 4 for 64)."""
+  if image_size not in (32, 64):
+    raise ValueError(f"image_size must be 32 or 64, got {image_size}")
+  return int(math.log2(image_size // 4))
+
+
+def _batch_norm(train: bool, name: str) -> nn.BatchNorm:
+  return nn.BatchNorm(
+      use_running_average=not train,
+      momentum=_BN_MOMENTUM,
+      epsilon=_BN_EPSILON,
+      scale_init=lambda key, shape, dtype=jnp.float32: 1.0 + 0.02 * jax.random.normal(key, shape, dtype),
+      name=name,
+  )
+
+
+class Generator(nn.Module):
+  """G: z in [-1, 1]^z_dim -> image [B, S, S, 3] in [-1, 1] (tanh), S = image_size."""
+
+  ngf: int = 64
+  kernel_size: int = 4
+  image_size: int = 64
+  channels: int = 3
+
+  @nn.compact
+  def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
+    steps = num_resolution_steps(self.image_size)
+    features = self.ngf * 2 ** (steps - 1)  # 8*ngf at 64x64
+    k = (self.kernel_size, self.kernel_size)
+    x = nn.Dense(4 * 4 * features, kernel_init=_INIT, use_bias=False, name="project")(z)
+    x = x.reshape(z.shape[0], 4, 4, features)
+    x = nn.relu(_batch_norm(train, "bn_project")(x))
+    for i in range(steps - 1):
+      features //= 2
+      x = nn.ConvTranspose(features, k, strides=(2, 2), padding="SAME", use_bias=False,
+                           kernel_init=_INIT, name=f"deconv{i}")(x)
+      x = nn.relu(_batch_norm(train, f"bn_deconv{i}")(x))
+    x = nn.ConvTranspose(self.channels, k, strides=(2, 2), padding="SAME",
+                         kernel_init=_INIT, name=f"deconv{steps - 1}")(x)
+    return jnp.tanh(x)
+
+
+class Discriminator(nn.Module):
+  """D: image [B, S, S, 3] in [-1, 1] -> logit [B] (D(x) = sigmoid(logit))."""
+
+  ndf: int = 64
+  kernel_size: int = 4
+  image_size: int = 64
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    steps = num_resolution_steps(self.image_size)
+    k = (self.kernel_size, self.kernel_size)
+    features = self.ndf
+    x = nn.Conv(features, k, strides=(2, 2), padding="SAME", kernel_init=_INIT, name="conv0")(x)
+    x = nn.leaky_relu(x, 0.2)
+    for i in range(1, steps):
+      features *= 2
+      x = nn.Conv(features, k, strides=(2, 2), padding="SAME", use_bias=False,
+                  kernel_init=_INIT, name=f"conv{i}")(x)
+      x = nn.leaky_relu(_batch_norm(train, f"bn_conv{i}")(x), 0.2)
+    x = x.reshape(x.shape[0], -1)
+    return nn.Dense(1, kernel_init=_INIT, name="logit")(x)[:, 0]
+
+
+def build_models(model_config: ml_collections.ConfigDict) -> tuple[Generator, Discriminator]:
+  """Generator and discriminator from a `config.model` block."""
+  g = Generator(ngf=model_config.ngf, kernel_size=model_config.kernel_size,
+                image_size=model_config.image_size)
+  d = Discriminator(ndf=model_config.ndf, kernel_size=model_config.kernel_size,
+                    image_size=model_config.image_size)
+  return g, d
+
+
+def init_variables(model_config: ml_collections.ConfigDict, rng: jax.Array):
+  """Initial `{'params', 'batch_stats'}` of G and D for `config.model`."""
+  g, d = build_models(model_config)
+  g_rng, d_rng = jax.random.split(rng)
+  z = jnp.zeros((1, model_config.z_dim), jnp.float32)
+  x = jnp.zeros((1, model_config.image_size, model_config.image_size, 3), jnp.float32)
+  g_vars = g.init(g_rng, z, train=False)
+  d_vars = d.init(d_rng, x, train=False)
+  return g_vars, d_vars
