@@ -1,0 +1,60 @@
+import jax
+import numpy as np
+import pytest
+
+from inpaint_jax import inpainting
+from inpaint_jax import masks
+from inpaint_jax import models
+from inpaint_jax.configs import tiny
+
+
+@pytest.fixture(scope="module")
+def setup():
+  config = tiny.get_config()
+  config.search.iterations = 10
+  config.search.restarts = 2
+  config.search.batch_size = 2
+  g_vars, d_vars = models.init_variables(config.model, jax.random.PRNGKey(0))
+  return config, {"generator": g_vars, "discriminator": d_vars}
+
+
+def _batch(n=3, seed=0):
+  rng = np.random.default_rng(seed)
+  return rng.uniform(-1, 1, (n, 32, 32, 3)).astype(np.float32), masks.make_masks("center", 32, 0, range(n))
+
+
+def test_inpaint_shapes_exact_known_pixels_and_seed(setup):
+  config, params = setup
+  images, m = _batch()
+  out = inpainting.inpaint(images, m, params, config, seed=3)
+  assert out.blended.shape == images.shape and out.generated.shape == images.shape
+  assert out.z.shape == (3, config.model.z_dim) and out.losses["restarts"].shape == (3, 2)
+  known = np.broadcast_to(m[..., None] > 0, images.shape)
+  assert np.array_equal(out.blended[known], images[known])
+  again = inpainting.inpaint(images, m, params, config, seed=3)
+  np.testing.assert_array_equal(out.blended, again.blended)
+  other = inpainting.inpaint(images, m, params, config, seed=4)
+  assert not np.array_equal(out.z, other.z)
+
+
+def test_a_mask_without_hole_returns_the_input(setup):
+  config, params = setup
+  images, _ = _batch(2)
+  out = inpainting.inpaint(images, np.ones((2, 32, 32), np.float32), params, config)
+  assert np.array_equal(out.blended, images)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda x, m: (x, m[:, :16]), "masks must be"),
+    (lambda x, m: (x[..., :2], m), r"images must be \[B, H, W, 3\]"),
+    (lambda x, m: (x, m * 0.5), "masks must be binary"),
+    (lambda x, m: (x * 3.0, m), r"must lie in \[-1, 1\]"),
+    (lambda x, m: (np.where(np.arange(32)[None, :, None, None] == 3, np.nan, x), m), "NaN"),
+    (lambda x, m: (np.zeros((3, 64, 64, 3), np.float32), np.ones((3, 64, 64), np.float32)),
+     "model makes 32x32"),
+])
+def test_bad_input_raises_a_value_error_naming_the_problem(setup, change, message):
+  config, params = setup
+  images, m = change(*_batch())
+  with pytest.raises(ValueError, match=message):
+    inpainting.inpaint(images, m, params, config)

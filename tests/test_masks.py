@@ -1,0 +1,92 @@
+import numpy as np
+from PIL import Image
+import pytest
+
+from inpaint_jax import masks
+
+
+def _weights_by_loop(mask, window):
+  h, w = mask.shape
+  r = window // 2
+  out = np.zeros_like(mask, dtype=np.float64)
+  for i in range(h):
+    for j in range(w):
+      if mask[i, j] == 0:
+        continue
+      missing = count = 0
+      for di in range(-r, r + 1):
+        for dj in range(-r, r + 1):
+          y, x = i + di, j + dj
+          if 0 <= y < h and 0 <= x < w:
+            count += 1
+            missing += 1 - mask[y, x]
+      out[i, j] = missing / count
+  return out
+
+
+@pytest.mark.parametrize("seed,window", [(0, 7), (1, 7), (2, 3), (3, 5)])
+def test_importance_weights_match_a_pixel_loop(seed, window):
+  rng = np.random.default_rng(seed)
+  mask = (rng.random((12, 16)) > 0.4).astype(np.float32)
+  got = np.asarray(masks.importance_weights(mask, window))
+  np.testing.assert_allclose(got, _weights_by_loop(mask, window), atol=1e-6)
+
+
+def test_importance_weights_hand_case():
+  mask = np.ones((9, 9), np.float32)
+  mask[4, 4] = 0
+  w = np.asarray(masks.importance_weights(mask, 7))
+  assert w[4, 4] == 0  # a missing pixel weighs nothing
+  np.testing.assert_allclose(w[4, 5], 1 / 49)  # interior: one missing in a full 7x7 window
+  # (1,1): its window spans rows and columns -2..4, of which 0..4 exist: 25 pixels.
+  np.testing.assert_allclose(w[1, 1], 1 / 25)
+
+
+@pytest.mark.parametrize("kind,band", [("center", (0.25, 0.25)), ("pattern", (0.20, 0.30)),
+                                       ("random", (0.76, 0.84)), ("half", (0.5, 0.5))])
+def test_missing_fraction_per_type_over_100_seeds(kind, band):
+  m = masks.make_masks(kind, 64, seed=0, indices=range(100))
+  missing = 1.0 - m.mean(axis=(1, 2))
+  assert m.shape == (100, 64, 64) and set(np.unique(m)) <= {0.0, 1.0}
+  assert band[0] - 1e-9 <= missing.min() and missing.max() <= band[1] + 1e-9
+  if kind == "pattern":
+    assert 0.22 <= missing.mean() <= 0.28  # ~25% on average
+  if kind == "random":
+    # The same pixel is missing in all channels: masks are [H, W], and pixels independent.
+    assert abs(missing.mean() - 0.8) < 0.005
+
+
+def test_masks_are_reproducible_and_vary_with_the_seed():
+  for kind in ("pattern", "random", "half"):
+    a = masks.make_masks(kind, 32, 7, range(10))
+    np.testing.assert_array_equal(a, masks.make_masks(kind, 32, 7, range(10)))
+    assert len({m.tobytes() for m in a}) > 1
+  halves = masks.make_masks("half", 8, 0, range(40))
+  assert len({m.tobytes() for m in halves}) == 4  # left, right, top, bottom
+  c = masks.make_mask("center", 64, 0)
+  assert (c[16:48, 16:48] == 0).all() and c.sum() == 64 * 64 - 32 * 32
+
+
+def test_from_png_rule(tmp_path):
+  arr = np.zeros((16, 16), np.uint8)
+  arr[:, 8:] = 1  # any non-zero is known
+  arr[0, 0] = 255
+  Image.fromarray(arr).save(tmp_path / "m.png")
+  m = masks.from_png(str(tmp_path / "m.png"), 16)
+  assert m[0, 0] == 1 and m[5, 5] == 0 and (m[:, 8:] == 1).all()
+  rgb = np.zeros((16, 16, 3), np.uint8)
+  rgb[4:, :, 2] = 200
+  Image.fromarray(rgb).save(tmp_path / "rgb.png")
+  assert masks.from_png(str(tmp_path / "rgb.png")).sum() == 12 * 16
+  with pytest.raises(ValueError, match=r"m.png is 16x16, expected 64x64"):
+    masks.from_png(str(tmp_path / "m.png"), 64)
+  with pytest.raises(FileNotFoundError, match="nope.png"):
+    masks.from_png(str(tmp_path / "nope.png"))
+  (tmp_path / "bad.png").write_bytes(b"not a png")
+  with pytest.raises(ValueError, match="bad.png is not a readable image"):
+    masks.from_png(str(tmp_path / "bad.png"))
+
+
+def test_unknown_type():
+  with pytest.raises(ValueError, match="unknown mask type 'square'"):
+    masks.make_mask("square", 64, 0)
