@@ -18,6 +18,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from inpaint_jax import images as image_io
+from inpaint_jax.configs import default as default_config
 
 CONFIG_FILE = "config.json"
 
@@ -27,12 +28,27 @@ def save_config(workdir: str, config: ml_collections.ConfigDict) -> None:
                               config.to_json_best_effort(indent=2).encode())
 
 
+def merge_with_defaults(saved: dict) -> ml_collections.ConfigDict:
+  """The default config overwritten by `saved`, so runs saved before a field existed still load."""
+  config = default_config.get_config()
+
+  def update(target, values):
+    for key, value in values.items():
+      if isinstance(value, dict) and key in target and isinstance(target[key], ml_collections.ConfigDict):
+        update(target[key], value)
+      else:
+        target[key] = value
+
+  update(config, saved)
+  return config
+
+
 def load_config(workdir: str) -> ml_collections.ConfigDict:
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.isfile(path):
     raise FileNotFoundError(f"no {CONFIG_FILE} in {workdir}: not a training workdir")
   with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+    return merge_with_defaults(json.load(f))
 
 
 def make_manager(workdir: str, save_every: int, keep: int) -> ocp.CheckpointManager:
@@ -96,14 +112,37 @@ def load_model(path: str, step: int | None = None):
     with open(path, "rb") as f:
       try:
         blob = flax.serialization.msgpack_restore(f.read())
-        config = ml_collections.ConfigDict(json.loads(blob["config"]))
+        config = merge_with_defaults(json.loads(blob["config"]))
         g_vars, d_vars = blob["generator"], blob["discriminator"]
       except Exception as e:  # pylint: disable=broad-except
         raise ValueError(f"{path} is not an inpaint-jax model file: {e}") from e
   else:
     raise FileNotFoundError(f"checkpoint does not exist: {path}")
   as_f32 = lambda t: jax.tree.map(lambda a: np.asarray(a, np.float32), t)
-  return config, as_f32(g_vars), as_f32(d_vars)
+  g_vars, d_vars = as_f32(g_vars), as_f32(d_vars)
+  check_architecture(config, g_vars, d_vars, path)
+  return config, g_vars, d_vars
+
+
+def check_architecture(config: ml_collections.ConfigDict, g_vars: Any, d_vars: Any,
+                       path: str = "checkpoint") -> None:
+  """Raises ValueError if the variables are not those of the DCGAN that `config.model` describes."""
+  from inpaint_jax import models  # pylint: disable=g-import-not-at-top
+  expected_g, expected_d = jax.eval_shape(
+      lambda: models.init_variables(config.model, jax.random.PRNGKey(0)))
+  for name, got, want in (("generator", g_vars, expected_g), ("discriminator", d_vars, expected_d)):
+    got_shapes = {jax.tree_util.keystr(k): tuple(np.shape(v))
+                  for k, v in jax.tree_util.tree_leaves_with_path(got)}
+    want_shapes = {jax.tree_util.keystr(k): tuple(v.shape)
+                   for k, v in jax.tree_util.tree_leaves_with_path(want)}
+    if got_shapes != want_shapes:
+      diff = sorted(set(got_shapes.items()) ^ set(want_shapes.items()))[:1]
+      key = diff[0][0] if diff else "?"
+      raise ValueError(
+          f"{path}: the {name} does not match the architecture of its config "
+          f"(ngf={config.model.ngf}, ndf={config.model.ndf}, kernel={config.model.kernel_size}, "
+          f"size={config.model.image_size}): {key} is {got_shapes.get(key, 'missing')}, "
+          f"expected {want_shapes.get(key, 'absent')}")
 
 
 def export_model(path: str, config: ml_collections.ConfigDict, g_vars: Any, d_vars: Any,

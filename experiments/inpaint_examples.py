@@ -1,0 +1,48 @@
+"""Inpaints a few test images with every mask type; writes a picture grid and prints PSNR.
+
+  python experiments/inpaint_examples.py --checkpoint runs/celeba \
+      --folder ../shared/data/celeba_align --split range:008001:009000 --num_images 8 \
+      --out results/examples_celeba
+
+Rows of the grid: original, masked input, G(ẑ), blended; one block per mask type.
+"""
+
+from absl import app
+from absl import flags
+import numpy as np
+
+from inpaint_jax import checkpoints
+from inpaint_jax import evaluation
+from inpaint_jax import input_pipeline
+from inpaint_jax import masks
+
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Training workdir or exported model file.")
+_FOLDER = flags.DEFINE_string("folder", None, "Image folder (default: the checkpoint's dataset).")
+_SPLIT = flags.DEFINE_string("split", None, "Split of the folder (default: the config's test split).")
+_NUM = flags.DEFINE_integer("num_images", 8, "How many images, from the start of the split.")
+_MASKS = flags.DEFINE_list("mask_types", list(masks.MASK_TYPES), "Mask types to run.")
+_ITERS = flags.DEFINE_integer("iterations", None, "Search iterations (default: config, 1500).")
+_RESTARTS = flags.DEFINE_integer("restarts", None, "Random restarts per image.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of masks and starting points.")
+_OUT = flags.DEFINE_string("out", "results/examples", "Output folder.")
+flags.mark_flag_as_required("checkpoint")
+
+
+def main(argv):
+  del argv
+  config, g_vars, d_vars = checkpoints.load_model(_CHECKPOINT.value)
+  if _ITERS.value:
+    config.search.iterations = _ITERS.value
+  if _RESTARTS.value:
+    config.search.restarts = _RESTARTS.value
+  if _FOLDER.value:
+    config.dataset.source, config.dataset.folder = "folder", _FOLDER.value
+  split = _SPLIT.value or config.dataset.test_split
+  source = input_pipeline.make_source(config.dataset, split, config.model.image_size)
+  _, images = next(input_pipeline.eval_batches(source, _NUM.value, stop=_NUM.value))
+  evaluation.run_examples(np.asarray(images), {"generator": g_vars, "discriminator": d_vars},
+                          config, _OUT.value, _MASKS.value, _SEED.value)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,158 @@
+"""The command line, run as a user runs it: a subprocess, checked by exit status and files."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+from PIL import Image
+import pytest
+
+from inpaint_jax import checkpoints
+from inpaint_jax import models
+from inpaint_jax.configs import tiny
+
+
+def _cli():
+  script = os.path.join(os.path.dirname(sys.executable), "inpaint-jax")
+  return [script] if os.path.exists(script) else [sys.executable, "-m", "inpaint_jax.cli"]
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+  config = tiny.get_config()
+  g_vars, d_vars = models.init_variables(config.model, jax.random.PRNGKey(0))
+  path = str(tmp_path_factory.mktemp("model") / "tiny.msgpack")
+  checkpoints.export_model(path, config, g_vars, d_vars)
+  return path
+
+
+@pytest.fixture
+def photo(tmp_path):
+  rng = np.random.default_rng(0)
+  path = str(tmp_path / "photo.jpg")
+  Image.fromarray(rng.integers(0, 255, (50, 70, 3), dtype=np.uint8)).save(path)
+  return path
+
+
+def run(*args):
+  proc = subprocess.run(_cli() + list(args), capture_output=True, text=True, timeout=300)
+  return proc.returncode, proc.stdout, proc.stderr
+
+
+def _error_line(stderr):
+  lines = [l for l in stderr.strip().splitlines() if l.startswith("inpaint-jax: error:")]
+  assert len(lines) == 1, stderr[-2000:]
+  assert "Traceback" not in stderr
+  return lines[0]
+
+
+def test_inpaint_one_photo_and_paste_back(model_file, photo, tmp_path):
+  out = str(tmp_path / "out" / "result.png")
+  code, stdout, stderr = run("inpaint", "--image", photo, "--mask_type", "center", "--out", out,
+                             "--checkpoint", model_file, "--iterations", "3")
+  assert code == 0, stderr[-2000:]
+  assert "centre-cropped 50px square, resized to 32x32" in stdout
+  assert Image.open(out).size == (32, 32)
+  full = str(tmp_path / "full.png")
+  code, _, stderr = run("inpaint", "--image", photo, "--mask_type", "center", "--out", full,
+                        "--checkpoint", model_file, "--iterations", "3", "--paste_back")
+  assert code == 0, stderr[-2000:]
+  pasted = np.asarray(Image.open(full))
+  original = np.asarray(Image.open(photo).convert("RGB"))
+  assert pasted.shape == original.shape
+  # Outside the centred 50x50 square and its central hole, the photo is untouched.
+  np.testing.assert_array_equal(pasted[:, :10], original[:, :10])
+  np.testing.assert_array_equal(pasted[:5], original[:5])
+
+
+def test_folder_in_folder_out(model_file, tmp_path):
+  src = tmp_path / "in"
+  src.mkdir()
+  for i in range(3):
+    Image.fromarray(np.full((40, 40, 3), 40 * i, np.uint8)).save(src / f"p{i}.png")
+  (src / "readme.txt").write_text("not a photo")
+  out = tmp_path / "out"
+  code, _, stderr = run("inpaint", "--input_dir", str(src), "--mask_type", "half",
+                        "--output_dir", str(out), "--checkpoint", model_file, "--iterations", "2")
+  assert code == 0, stderr[-2000:]
+  assert sorted(os.listdir(out)) == ["p0.png", "p1.png", "p2.png"]
+
+
+def test_all_known_mask_copies_the_input(model_file, tmp_path):
+  img = np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+  Image.fromarray(img).save(tmp_path / "p.png")
+  Image.fromarray(np.full((32, 32), 255, np.uint8)).save(tmp_path / "m.png")
+  out = str(tmp_path / "r.png")
+  code, stdout, _ = run("inpaint", "--image", str(tmp_path / "p.png"), "--mask",
+                        str(tmp_path / "m.png"), "--out", out, "--checkpoint", model_file,
+                        "--iterations", "2")
+  assert code == 0 and "no missing pixel; the input is copied" in stdout
+  np.testing.assert_array_equal(np.asarray(Image.open(out)), img)
+
+
+def test_all_missing_mask_generates(model_file, tmp_path):
+  Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "p.png")
+  Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "m.png")
+  out = str(tmp_path / "r.png")
+  code, stdout, _ = run("inpaint", "--image", str(tmp_path / "p.png"), "--mask",
+                        str(tmp_path / "m.png"), "--out", out, "--checkpoint", model_file,
+                        "--iterations", "2")
+  assert code == 0 and "every pixel is missing" in stdout
+  assert os.path.exists(out)
+
+
+def _bad_model(tmp_path, nan=False):
+  config = tiny.get_config()
+  other = tiny.get_config()
+  other.model.ngf = 16
+  g_vars, d_vars = models.init_variables(config.model if nan else other.model, jax.random.PRNGKey(0))
+  if nan:
+    g_vars = jax.tree.map(lambda a: np.full_like(a, np.nan), g_vars)
+  path = str(tmp_path / ("nan.msgpack" if nan else "other.msgpack"))
+  checkpoints.export_model(path, config, g_vars, d_vars)  # config says ngf=8
+  return path
+
+
+@pytest.mark.parametrize("case", ["missing_image", "not_an_image", "mask_size", "architecture",
+                                  "not_writable", "nan", "bad_iterations", "no_mask"])
+def test_bad_input_one_line_error_and_nothing_written(case, model_file, photo, tmp_path):
+  out = str(tmp_path / "result.png")
+  args = ["inpaint", "--image", photo, "--mask_type", "center", "--out", out,
+          "--checkpoint", model_file, "--iterations", "2"]
+  expect = {
+      "missing_image": "image file does not exist",
+      "not_an_image": "is not a readable image",
+      "mask_size": "is 10x10 but image",
+      "architecture": "does not match the architecture",
+      "not_writable": "output folder is not writable",
+      "nan": "NaN",
+      "bad_iterations": "--iterations must be at least 1",
+      "no_mask": "exactly one of --mask or --mask_type",
+  }[case]
+  if case == "missing_image":
+    args[2] = str(tmp_path / "nowhere.jpg")
+  elif case == "not_an_image":
+    (tmp_path / "fake.jpg").write_text("hello")
+    args[2] = str(tmp_path / "fake.jpg")
+  elif case == "mask_size":
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "m.png")
+    args[3:5] = ["--mask", str(tmp_path / "m.png")]
+  elif case == "architecture":
+    args[8] = _bad_model(tmp_path)
+  elif case == "not_writable":
+    (tmp_path / "a_file").write_text("x")
+    out = str(tmp_path / "a_file" / "result.png")
+    args[6] = out
+  elif case == "nan":
+    args[8] = _bad_model(tmp_path, nan=True)
+  elif case == "bad_iterations":
+    args[10] = "0"
+  elif case == "no_mask":
+    args[3:5] = []
+  code, _, stderr = run(*args)
+  assert code == 2
+  assert expect in _error_line(stderr)
+  assert not os.path.exists(out)
+  assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp-")]
