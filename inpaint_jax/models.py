@@ -28,6 +28,118 @@ def num_resolution_steps(image_size: int) -> int:
   return int(math.log2(image_size // 4))
 
 
+_DIMS = ("NHWC", "HWIO", "NHWC")
+
+
+def _phase_taps(k: int, phase: int) -> tuple[int, int, int]:
+  """(first tap, padding low, padding high) of one output phase of a stride-2 SAME
+  transposed convolution with a k-tap kernel.
+
+  lax.conv_transpose pads the 2x-dilated input by (ceil(k/2), floor(k/2)), so output
+  2m + r reads input m + d for taps t with r + t - ceil(k/2) = 2d: every other tap.
+  """
+  pad_a = -(-k // 2)
+  first = (pad_a - phase) % 2
+  taps = len(range(first, k, 2))
+  d0 = (phase + first - pad_a) // 2
+  return first, -d0, d0 + taps - 1
+
+
+def conv_transpose_2x(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """Stride-2 'SAME' transposed conv, [B, H, W, I] -> [B, 2H, 2W, O], kernel [k, k, I, O].
+
+  Equals `lax.conv_transpose(x, kernel, (2, 2), 'SAME')` (flax's nn.ConvTranspose) but
+  runs four stride-1 convolutions, one per output phase, on the input itself instead
+  of one convolution over a zero-dilated input (4x fewer multiply-adds, fast paths).
+  """
+  k = kernel.shape[0]
+  rows = []
+  for r in (0, 1):
+    fr, lo_r, hi_r = _phase_taps(k, r)
+    cols = []
+    for c in (0, 1):
+      fc, lo_c, hi_c = _phase_taps(k, c)
+      cols.append(jax.lax.conv_general_dilated(
+          x, kernel[fr::2, fc::2], (1, 1), ((lo_r, hi_r), (lo_c, hi_c)), dimension_numbers=_DIMS))
+    rows.append(jnp.stack(cols, axis=3))  # [B, H, W, 2 (c), O]
+  y = jnp.stack(rows, axis=2)  # [B, H, 2 (r), W, 2 (c), O]
+  b, h, _, w, _, o = y.shape
+  return y.reshape(b, 2 * h, 2 * w, o)
+
+
+def conv_2x(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """Stride-2 'SAME' conv, [B, H, W, I] -> [B, H/2, W/2, O], kernel [k, k, I, O], H, W even.
+
+  Equals flax's nn.Conv(strides=2, padding='SAME') but pads, folds 2x2 pixel blocks into
+  channels (space-to-depth) and runs one stride-1 convolution: its gradient with respect
+  to the input is then an ordinary convolution too, not a dilated one.
+  """
+  k, _, i, o = kernel.shape
+  pad_lo = (k - 2) // 2
+  pad_hi = k - 2 - pad_lo + (k % 2)  # odd k: one extra zero row so the length stays even
+  x = jnp.pad(x, ((0, 0), (pad_lo, pad_hi), (pad_lo, pad_hi), (0, 0)))
+  b, h, w, _ = x.shape
+  x = x.reshape(b, h // 2, 2, w // 2, 2, i).transpose(0, 1, 3, 2, 4, 5).reshape(b, h // 2, w // 2, 4 * i)
+  a = -(-k // 2)
+  kp = jnp.pad(kernel, ((0, 2 * a - k), (0, 2 * a - k), (0, 0), (0, 0)))  # taps 2a + b
+  kp = kp.reshape(a, 2, a, 2, i, o).transpose(0, 2, 1, 3, 4, 5).reshape(a, a, 4 * i, o)
+  return jax.lax.conv_general_dilated(x, kp, (1, 1), "VALID", dimension_numbers=_DIMS)
+
+
+class ConvTranspose2x(nn.Module):
+  """Drop-in for nn.ConvTranspose(features, (k, k), strides=2, padding='SAME')."""
+
+  features: int
+  kernel_size: int
+  use_bias: bool = True
+  kernel_init: nn.initializers.Initializer = _INIT
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param("kernel", self.kernel_init,
+                        (self.kernel_size, self.kernel_size, x.shape[-1], self.features))
+    y = conv_transpose_2x(x, kernel)
+    if self.use_bias:
+      y = y + self.param("bias", nn.initializers.zeros, (self.features,))
+    return y
+
+
+class Conv2x(nn.Module):
+  """Drop-in for nn.Conv(features, (k, k), strides=2, padding='SAME')."""
+
+  features: int
+  kernel_size: int
+  use_bias: bool = True
+  kernel_init: nn.initializers.Initializer = _INIT
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param("kernel", self.kernel_init,
+                        (self.kernel_size, self.kernel_size, x.shape[-1], self.features))
+    y = conv_2x(x, kernel)
+    if self.use_bias:
+      y = y + self.param("bias", nn.initializers.zeros, (self.features,))
+    return y
+
+
+def _upsample(impl: str, features: int, k: int, use_bias: bool, name: str) -> nn.Module:
+  if impl == "subpixel":
+    return ConvTranspose2x(features, k, use_bias=use_bias, name=name)
+  if impl == "xla":
+    return nn.ConvTranspose(features, (k, k), strides=(2, 2), padding="SAME", use_bias=use_bias,
+                            kernel_init=_INIT, name=name)
+  raise ValueError(f"conv_impl must be 'subpixel' or 'xla', got {impl!r}")
+
+
+def _downsample(impl: str, features: int, k: int, use_bias: bool, name: str) -> nn.Module:
+  if impl == "subpixel":
+    return Conv2x(features, k, use_bias=use_bias, name=name)
+  if impl == "xla":
+    return nn.Conv(features, (k, k), strides=(2, 2), padding="SAME", use_bias=use_bias,
+                   kernel_init=_INIT, name=name)
+  raise ValueError(f"conv_impl must be 'subpixel' or 'xla', got {impl!r}")
+
+
 def _batch_norm(train: bool, name: str) -> nn.BatchNorm:
   return nn.BatchNorm(
       use_running_average=not train,
@@ -45,22 +157,20 @@ class Generator(nn.Module):
   kernel_size: int = 4
   image_size: int = 64
   channels: int = 3
+  conv_impl: str = "subpixel"  # or 'xla': flax's nn.ConvTranspose (same parameters)
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
     steps = num_resolution_steps(self.image_size)
     features = self.ngf * 2 ** (steps - 1)  # 8*ngf at 64x64
-    k = (self.kernel_size, self.kernel_size)
     x = nn.Dense(4 * 4 * features, kernel_init=_INIT, use_bias=False, name="project")(z)
     x = x.reshape(z.shape[0], 4, 4, features)
     x = nn.relu(_batch_norm(train, "bn_project")(x))
     for i in range(steps - 1):
       features //= 2
-      x = nn.ConvTranspose(features, k, strides=(2, 2), padding="SAME", use_bias=False,
-                           kernel_init=_INIT, name=f"deconv{i}")(x)
+      x = _upsample(self.conv_impl, features, self.kernel_size, False, f"deconv{i}")(x)
       x = nn.relu(_batch_norm(train, f"bn_deconv{i}")(x))
-    x = nn.ConvTranspose(self.channels, k, strides=(2, 2), padding="SAME",
-                         kernel_init=_INIT, name=f"deconv{steps - 1}")(x)
+    x = _upsample(self.conv_impl, self.channels, self.kernel_size, True, f"deconv{steps - 1}")(x)
     return jnp.tanh(x)
 
 
@@ -70,18 +180,17 @@ class Discriminator(nn.Module):
   ndf: int = 64
   kernel_size: int = 4
   image_size: int = 64
+  conv_impl: str = "subpixel"  # or 'xla': flax's nn.Conv (same parameters)
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     steps = num_resolution_steps(self.image_size)
-    k = (self.kernel_size, self.kernel_size)
     features = self.ndf
-    x = nn.Conv(features, k, strides=(2, 2), padding="SAME", kernel_init=_INIT, name="conv0")(x)
+    x = _downsample(self.conv_impl, features, self.kernel_size, True, "conv0")(x)
     x = nn.leaky_relu(x, 0.2)
     for i in range(1, steps):
       features *= 2
-      x = nn.Conv(features, k, strides=(2, 2), padding="SAME", use_bias=False,
-                  kernel_init=_INIT, name=f"conv{i}")(x)
+      x = _downsample(self.conv_impl, features, self.kernel_size, False, f"conv{i}")(x)
       x = nn.leaky_relu(_batch_norm(train, f"bn_conv{i}")(x), 0.2)
     x = x.reshape(x.shape[0], -1)
     return nn.Dense(1, kernel_init=_INIT, name="logit")(x)[:, 0]
@@ -89,10 +198,11 @@ class Discriminator(nn.Module):
 
 def build_models(model_config: ml_collections.ConfigDict) -> tuple[Generator, Discriminator]:
   """Generator and discriminator from a `config.model` block."""
+  impl = model_config.get("conv_impl", "subpixel")
   g = Generator(ngf=model_config.ngf, kernel_size=model_config.kernel_size,
-                image_size=model_config.image_size)
+                image_size=model_config.image_size, conv_impl=impl)
   d = Discriminator(ndf=model_config.ndf, kernel_size=model_config.kernel_size,
-                    image_size=model_config.image_size)
+                    image_size=model_config.image_size, conv_impl=impl)
   return g, d
 
 

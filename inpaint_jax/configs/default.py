@@ -13,6 +13,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.ndf = 64
   config.model.kernel_size = 4
   config.model.image_size = 64
+  # 'subpixel': stride-2 (transposed) convs as stride-1 convs (fast); 'xla': flax's
+  # nn.ConvTranspose / nn.Conv. Same parameters, same numbers (tests/test_models.py).
+  config.model.conv_impl = "subpixel"
 
   config.dataset = ml_collections.ConfigDict()
   config.dataset.source = "folder"  # 'folder' or 'tfds'
