@@ -1,9 +1,11 @@
 """The latent search of Yeh et al. Sec. 3.2, Eq. 2: ẑ = argmin_z L_c(z | y, M) + L_p(z).
 
-`search_one` is written for one image and one z. `search` vmaps it over R random
+`search_steps` is written for one image and one z; `search` vmaps it over R random
 restarts and B images into one jitted program, and keeps, for each image, the restart
 with the lowest final total loss. G and D run with their running batch-norm
-statistics, so no image in a batch influences another.
+statistics, so no image in a batch influences another. On GPU/TPU the 1,500 iterations
+run as one rolled `lax.scan`; on CPU as chunks of unrolled steps (`steps_per_call`),
+because XLA:CPU runs loop bodies several times slower than straight-line code.
 """
 
 from __future__ import annotations
@@ -43,15 +45,19 @@ def _losses(z, image, weights, g_vars, d_vars, generator, discriminator, cfg):
   return context + prior, (context, prior, generated)
 
 
-def search_one(g_vars: Any, d_vars: Any, image: jax.Array, weights: jax.Array, z0: jax.Array, *,
-               generator, discriminator, cfg: ml_collections.ConfigDict):
-  """Adam on one z for `cfg.iterations` steps, z clipped to [-1, 1] after every step.
+def _optimizer(cfg) -> optax.GradientTransformation:
+  return optax.adam(cfg.learning_rate, b1=cfg.beta1, b2=cfg.beta2)
 
-  image: [S, S, 3] in [-1, 1]; weights: [S, S] (Eq. 3); z0: [z_dim] in [-1, 1].
-  Returns (z, generated, context, prior, total, curve) for the final z; curve holds the
-  total loss every `cfg.curve_stride` iterations (empty if the stride is 0).
+
+def search_steps(g_vars: Any, d_vars: Any, image: jax.Array, weights: jax.Array, z: jax.Array,
+                 opt_state: Any, *, generator, discriminator, cfg, num_steps: int,
+                 unroll: int = 1):
+  """Advances one z by `num_steps` Adam steps, clipping z to [-1, 1] after every step.
+
+  image: [S, S, 3] in [-1, 1]; weights: [S, S] (Eq. 3); z: [z_dim]. Returns the new
+  (z, opt_state) and the total loss before each step, [num_steps].
   """
-  tx = optax.adam(cfg.learning_rate, b1=cfg.beta1, b2=cfg.beta2)
+  tx = _optimizer(cfg)
   loss_fn = functools.partial(_losses, image=image, weights=weights, g_vars=g_vars, d_vars=d_vars,
                               generator=generator, discriminator=discriminator, cfg=cfg)
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
@@ -63,11 +69,31 @@ def search_one(g_vars: Any, d_vars: Any, image: jax.Array, weights: jax.Array, z
     z = jnp.clip(optax.apply_updates(z, updates), -1.0, 1.0)
     return (z, opt_state), total
 
+  (z, opt_state), totals = jax.lax.scan(step, (z, opt_state), None, length=num_steps,
+                                        unroll=unroll)
+  return z, opt_state, totals
+
+
+def final_losses(g_vars, d_vars, image, weights, z, *, generator, discriminator, cfg):
+  """(G(z) [S, S, 3], context, prior, total) for one image and one z."""
+  total, (context, prior, generated) = _losses(z, image, weights, g_vars, d_vars, generator,
+                                               discriminator, cfg)
+  return generated, context, prior, total
+
+
+def search_one(g_vars: Any, d_vars: Any, image: jax.Array, weights: jax.Array, z0: jax.Array, *,
+               generator, discriminator, cfg):
+  """The whole search for one image and one starting z, as one rolled `lax.scan`.
+
+  Returns (ẑ, G(ẑ), context, prior, total, curve): the final z and its losses, and the
+  total loss every `cfg.curve_stride` iterations (empty if the stride is 0).
+  """
+  models_ = dict(generator=generator, discriminator=discriminator, cfg=cfg)
+  z, _, totals = search_steps(g_vars, d_vars, image, weights, z0, _optimizer(cfg).init(z0),
+                              num_steps=cfg.iterations, **models_)
   stride = cfg.get("curve_stride", 0)
-  (z, _), totals = jax.lax.scan(step, (z0, tx.init(z0)), None, length=cfg.iterations)
   curve = totals[::stride] if stride else jnp.zeros((0,), totals.dtype)
-  total, (context, prior, generated) = loss_fn(z)
-  return z, generated, context, prior, total, curve
+  return (z,) + final_losses(g_vars, d_vars, image, weights, z, **models_) + (curve,)
 
 
 def initial_z(rng: jax.Array, batch: int, restarts: int, z_dim: int) -> jax.Array:
@@ -75,19 +101,58 @@ def initial_z(rng: jax.Array, batch: int, restarts: int, z_dim: int) -> jax.Arra
   return jax.random.uniform(rng, (batch, restarts, z_dim), jnp.float32, -1.0, 1.0)
 
 
-@functools.partial(jax.jit, static_argnames=("model_cfg", "cfg"))
-def _search(g_vars, d_vars, images, masks, z0, model_cfg, cfg):
+def _over_restarts_and_images(fn, n_batched_after: int):
+  """vmap `fn(g_vars, d_vars, image, weights, *per_restart)` over restarts, then images."""
+  over_restarts = jax.vmap(fn, in_axes=(None, None, None, None) + (0,) * n_batched_after)
+  return jax.vmap(over_restarts, in_axes=(None, None, 0, 0) + (0,) * n_batched_after)
+
+
+def _models(model_cfg, cfg):
   generator, discriminator = models.build_models(model_cfg)
-  one = functools.partial(search_one, generator=generator, discriminator=discriminator, cfg=cfg)
-  weights = jax.vmap(lambda m: losses.context_weights(m, cfg.weighting, cfg.window))(masks)
-  over_restarts = jax.vmap(one, in_axes=(None, None, None, None, 0))
-  over_images = jax.vmap(over_restarts, in_axes=(None, None, 0, 0, 0))
-  z, generated, context, prior, total, curve = over_images(g_vars, d_vars, images, weights, z0)
+  return dict(generator=generator, discriminator=discriminator, cfg=cfg)
+
+
+@functools.partial(jax.jit, static_argnames=("model_cfg", "cfg"))
+def _weights(masks, model_cfg, cfg):
+  del model_cfg
+  return jax.vmap(lambda m: losses.context_weights(m, cfg.weighting, cfg.window))(masks)
+
+
+@functools.partial(jax.jit, static_argnames=("model_cfg", "cfg"))
+def _init(z0, model_cfg, cfg):
+  del model_cfg
+  return jax.vmap(jax.vmap(_optimizer(cfg).init))(z0)
+
+
+@functools.partial(jax.jit, static_argnames=("model_cfg", "cfg", "num_steps", "unroll"),
+                   donate_argnames=("z", "opt_state"))
+def _advance(g_vars, d_vars, images, weights, z, opt_state, model_cfg, cfg, num_steps, unroll):
+  fn = functools.partial(search_steps, num_steps=num_steps, unroll=unroll, **_models(model_cfg, cfg))
+  return _over_restarts_and_images(fn, 2)(g_vars, d_vars, images, weights, z, opt_state)
+
+
+@functools.partial(jax.jit, static_argnames=("model_cfg", "cfg"))
+def _finish(g_vars, d_vars, images, weights, z, totals, model_cfg, cfg):
+  fn = functools.partial(final_losses, **_models(model_cfg, cfg))
+  generated, context, prior, total = _over_restarts_and_images(fn, 1)(g_vars, d_vars, images,
+                                                                       weights, z)
   best = jnp.argmin(total, axis=1)
   pick = lambda a: jnp.take_along_axis(a, best.reshape((-1, 1) + (1,) * (a.ndim - 2)), axis=1)[:, 0]
+  stride = cfg.get("curve_stride", 0)
+  curve = pick(totals)[:, ::stride] if stride else jnp.zeros((z.shape[0], 0), totals.dtype)
   return SearchResult(z=pick(z), generated=pick(generated), context_loss=pick(context),
                       prior_loss=pick(prior), total_loss=pick(total), restart_losses=total,
-                      curve=pick(curve))
+                      curve=curve)
+
+
+def steps_per_call(cfg) -> int:
+  """Iterations per compiled call: all of them in one rolled scan (0), or chunks of
+  fully unrolled steps. XLA:CPU runs a while loop's body ~4.5x slower than the same ops
+  unrolled (BUILD_NOTES.md), so on CPU the default (-1) is chunks of 10."""
+  n = cfg.get("steps_per_call", -1)
+  if n < 0:
+    n = 10 if jax.default_backend() == "cpu" else 0
+  return n
 
 
 class _Frozen:
@@ -110,15 +175,30 @@ class _Frozen:
 
 def search(g_vars: Any, d_vars: Any, images: jax.Array, masks: jax.Array, rng: jax.Array,
            model_cfg: ml_collections.ConfigDict, cfg: ml_collections.ConfigDict,
-           z0: jax.Array | None = None) -> SearchResult:
+           z0: jax.Array | None = None, progress=None) -> SearchResult:
   """Searches z for a batch of images with `cfg.restarts` random restarts each.
 
   g_vars, d_vars: `{'params', 'batch_stats'}` of G and D. images: [B, S, S, 3] in [-1, 1];
   masks: [B, S, S], 1 = known. z0 (optional): starting points [B, R, z_dim], otherwise
-  drawn from `rng`. See `SearchResult` for what comes back.
+  drawn from `rng`. `progress(n)` is called after every compiled call of n iterations.
+  Each image keeps the restart with the lowest final total loss (see `SearchResult`).
   """
-  b = images.shape[0]
+  images = jnp.asarray(images, jnp.float32)
   if z0 is None:
-    z0 = initial_z(rng, b, cfg.restarts, model_cfg.z_dim)
-  return _search(g_vars, d_vars, jnp.asarray(images, jnp.float32), jnp.asarray(masks, jnp.float32),
-                 z0, _Frozen(model_cfg), _Frozen(cfg))
+    z0 = initial_z(rng, images.shape[0], cfg.restarts, model_cfg.z_dim)
+  model_cfg, cfg = _Frozen(model_cfg), _Frozen(cfg)
+  weights = _weights(jnp.asarray(masks, jnp.float32), model_cfg, cfg)
+  z, opt_state = jnp.array(z0, jnp.float32), _init(z0, model_cfg, cfg)
+  chunk = steps_per_call(cfg) or cfg.iterations
+  totals, done = [], 0
+  while done < cfg.iterations:
+    n = min(chunk, cfg.iterations - done)
+    unroll = n if steps_per_call(cfg) else 1
+    z, opt_state, t = _advance(g_vars, d_vars, images, weights, z, opt_state, model_cfg, cfg, n,
+                               unroll)
+    totals.append(t)
+    done += n
+    if progress is not None:
+      progress(n)
+  totals = jnp.concatenate(totals, axis=-1) if len(totals) > 1 else totals[0]
+  return _finish(g_vars, d_vars, images, weights, z, totals, model_cfg, cfg)

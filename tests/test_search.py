@@ -97,3 +97,22 @@ def test_images_do_not_influence_each_other():
   alone = search.search(g_vars, d_vars, images[1:2], mask[1:2], None, config.model, config.search,
                         z0=z0[1:2])
   np.testing.assert_allclose(full.generated[1], alone.generated[0], atol=1e-5)
+
+
+def test_chunked_unrolled_calls_equal_one_rolled_scan():
+  config, g_vars, d_vars = _setup(iterations=11, restarts=2, curve_stride=1)
+  rng = np.random.default_rng(3)
+  images = rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+  mask = masks.make_masks("random", 32, 0, range(2))
+  z0 = search.initial_z(jax.random.PRNGKey(4), 2, 2, config.model.z_dim)
+  results = {}
+  calls = {}
+  for n in (0, 4):  # one scan of 11; chunks of 4, 4, 3 unrolled steps
+    config.search.steps_per_call = n
+    calls[n] = []
+    results[n] = search.search(g_vars, d_vars, images, mask, None, config.model, config.search,
+                               z0=z0, progress=calls[n].append)
+  assert calls == {0: [11], 4: [4, 4, 3]}
+  for a, b in zip(jax.tree.leaves(results[0]), jax.tree.leaves(results[4])):
+    np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+  assert results[4].curve.shape == (2, 11)

@@ -1,0 +1,223 @@
+"""Throughput of the latent search, training and Poisson blending (issue: speed).
+
+Figures are image-iterations/s for the search (one iteration = G and D forward, the
+gradient to z and an Adam step, for one image and one restart), steps/s and images/s
+for training, images/s for blending. FLOPs come from XLA's cost analysis of one compiled
+step, so `achieved / peak` is the fraction of the device's arithmetic actually used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import resource
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from inpaint_jax import blend
+from inpaint_jax import losses
+from inpaint_jax import masks as masks_lib
+from inpaint_jax import models
+from inpaint_jax import search as search_lib
+from inpaint_jax import train
+from inpaint_jax.configs import default
+
+# Peak fp32 FLOP/s by device, for the fraction-of-peak column. The CPU figure is the
+# 2-core AVX-512 development machine (2 cores x 2 FMA units x 16 lanes x 2 x ~2.6 GHz).
+PEAK_GFLOPS = {"cpu": 330.0, "NVIDIA H100 80GB HBM3": 67_000.0, "NVIDIA H200": 67_000.0}
+
+
+def device_peak_gflops() -> float | None:
+  dev = jax.devices()[0]
+  return PEAK_GFLOPS.get(dev.device_kind, PEAK_GFLOPS.get(dev.platform))
+
+
+def model_config(ngf: int, kernel_size: int, conv_impl: str = "subpixel") -> ml_collections.ConfigDict:
+  cfg = default.get_config().model
+  cfg.ngf = cfg.ndf = ngf
+  cfg.kernel_size = kernel_size
+  cfg.conv_impl = conv_impl
+  return cfg
+
+
+@dataclasses.dataclass
+class Row:
+  what: str
+  ngf: int
+  kernel: int
+  batch: int
+  impl: str
+  per_s: float  # image-iterations/s (search), steps/s (train), images/s (blend)
+  unit: str
+  gflop_per_item: float | None = None
+  fraction_of_peak: float | None = None
+  peak_memory_mb: float | None = None
+  note: str = ""
+
+
+def _timeit(fn: Callable[[], object], repeats: int) -> float:
+  """Best wall time of `repeats` calls after one warm-up call (which also compiles)."""
+  jax.block_until_ready(fn())
+  best = float("inf")
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(fn())
+    best = min(best, time.perf_counter() - start)
+  return best
+
+
+def _flops(compiled) -> float | None:
+  try:
+    analysis = compiled.cost_analysis()
+    if isinstance(analysis, (list, tuple)):
+      analysis = analysis[0]
+    return float(analysis["flops"])
+  except Exception:  # pylint: disable=broad-except
+    return None
+
+
+def peak_memory_mb() -> float:
+  dev = jax.devices()[0]
+  stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
+  if stats and "peak_bytes_in_use" in stats:
+    return stats["peak_bytes_in_use"] / 2**20
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _search_step_flops(cfg, g_vars, d_vars, batch: int) -> float | None:
+  """FLOPs of one search iteration for `batch` images (one restart each)."""
+  search_cfg = default.get_config().search
+  g, d = models.build_models(cfg)
+  one = functools.partial(search_lib._losses, generator=g, discriminator=d, cfg=search_cfg)  # pylint: disable=protected-access
+
+  def step(z, images, weights):
+    grad = jax.vmap(jax.grad(lambda zz, y, w: one(zz, y, w, g_vars, d_vars)[0]))(z, images, weights)
+    return jnp.clip(z - 0.01 * grad, -1, 1)
+
+  args = (jnp.zeros((batch, cfg.z_dim)), jnp.zeros((batch, 64, 64, 3)), jnp.zeros((batch, 64, 64)))
+  return _flops(jax.jit(step).lower(*args).compile())
+
+
+def bench_search(ngf: int, kernel: int, batch: int, iterations: int = 5, repeats: int = 2,
+                 conv_impl: str = "subpixel") -> Row:
+  """Latent search throughput: `batch` images x 1 restart, `iterations` per call."""
+  cfg = model_config(ngf, kernel, conv_impl)
+  g_vars, d_vars = models.init_variables(cfg, jax.random.PRNGKey(0))
+  search_cfg = default.get_config().search
+  search_cfg.iterations = iterations
+  images = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (batch, 64, 64, 3)), jnp.float32)
+  m = jnp.asarray(masks_lib.make_masks("center", 64, 0, range(batch)))
+  run = lambda: search_lib.search(g_vars, d_vars, images, m, jax.random.PRNGKey(0), cfg, search_cfg).z
+  seconds = _timeit(run, repeats)
+  per_s = batch * iterations / seconds
+  flops = _search_step_flops(cfg, g_vars, d_vars, batch)
+  gflop = flops / batch / 1e9 if flops else None
+  peak = device_peak_gflops()
+  frac = per_s * gflop / peak if (gflop and peak) else None
+  return Row("search", ngf, kernel, batch, conv_impl, per_s, "image-iter/s", gflop, frac,
+             peak_memory_mb())
+
+
+def bench_train(ngf: int, kernel: int, batch: int = 64, steps: int = 3, conv_impl: str = "subpixel") -> Row:
+  """Training throughput: steps/s of the jitted D-then-G step (note gives images/s)."""
+  config = default.get_config()
+  config.model = model_config(ngf, kernel, conv_impl)
+  config.batch_size = batch
+  state = train.create_train_state(config, jax.random.PRNGKey(0))
+  step = jax.jit(functools.partial(
+      train.train_step, generator=models.build_models(config.model)[0],
+      discriminator=models.build_models(config.model)[1], g_tx=train.make_optimizers(config)[0],
+      d_tx=train.make_optimizers(config)[1], z_dim=config.model.z_dim))
+  images = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (batch, 64, 64, 3)), jnp.float32)
+  rng = jax.random.PRNGKey(0)
+
+  def run():
+    s = state
+    for _ in range(steps):
+      s, _ = step(s, images, rng)
+    return s.step
+
+  seconds = _timeit(run, 1)
+  per_s = steps / seconds
+  flops = _flops(step.lower(state, images, rng).compile())
+  gflop = flops / 1e9 if flops else None
+  peak = device_peak_gflops()
+  frac = per_s * gflop / peak if (gflop and peak) else None
+  return Row("train", ngf, kernel, batch, conv_impl, per_s, "steps/s", gflop, frac, peak_memory_mb(),
+             note=f"{per_s * batch:.1f} images/s")
+
+
+def blend_inputs(batch: int, size: int = 64, seed: int = 0):
+  rng = np.random.default_rng(seed)
+  y = rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
+  g = np.clip(y + rng.normal(0, 0.3, y.shape), -1, 1).astype(np.float32)
+  m = masks_lib.make_masks("center", size, seed, range(batch))
+  return y, g, m
+
+
+def bench_blend(batch: int = 64, repeats: int = 3, tol: float = 1e-6) -> Row:
+  y, g, m = (jnp.asarray(a) for a in blend_inputs(batch))
+  seconds = _timeit(lambda: blend.poisson_blend(y, g, m, tol), repeats)
+  return Row("blend", 0, 0, batch, f"jax cg tol={tol:g}", batch / seconds, "images/s",
+             peak_memory_mb=peak_memory_mb())
+
+
+def scipy_blend(y: np.ndarray, g: np.ndarray, m: np.ndarray) -> np.ndarray:
+  """The reference: Eq. 4 assembled as a sparse matrix and solved by spsolve per image and channel."""
+  import scipy.sparse  # pylint: disable=g-import-not-at-top
+  import scipy.sparse.linalg  # pylint: disable=g-import-not-at-top
+  out = y.astype(np.float64).copy()
+  lap = lambda a: np.asarray(blend.neumann_laplacian(jnp.asarray(a, jnp.float32)), np.float64)
+  for b in range(len(y)):
+    h, w = m[b].shape
+    hole = m[b] == 0
+    idx = -np.ones((h, w), int)
+    idx[hole] = np.arange(hole.sum())
+    rows, cols, vals = [], [], []
+    for i, j in np.argwhere(hole):
+      nbrs = [(i + a, j + c) for a, c in ((-1, 0), (1, 0), (0, -1), (0, 1)) if 0 <= i + a < h and 0 <= j + c < w]
+      rows.append(idx[i, j]); cols.append(idx[i, j]); vals.append(len(nbrs))
+      for a, c in nbrs:
+        if hole[a, c]:
+          rows.append(idx[i, j]); cols.append(idx[a, c]); vals.append(-1.0)
+    mat = scipy.sparse.csc_matrix((vals, (rows, cols)), shape=(hole.sum(),) * 2)
+    for ch in range(y.shape[-1]):
+      rhs = lap(g[b, ..., ch]) - lap(m[b] * y[b, ..., ch])
+      out[b, ..., ch][hole] = scipy.sparse.linalg.spsolve(mat, rhs[hole])
+  return out
+
+
+def bench_scipy_blend(batch: int = 64) -> tuple[Row, float]:
+  """spsolve loop throughput, and the max difference of the JAX blend from it."""
+  y, g, m = blend_inputs(batch)
+  start = time.perf_counter()
+  ref = scipy_blend(y, g, m)
+  seconds = time.perf_counter() - start
+  ours = np.asarray(blend.poisson_blend(jnp.asarray(y), jnp.asarray(g), jnp.asarray(m)))
+  err = float(np.abs(ours - ref).max())
+  return Row("blend", 0, 0, batch, "scipy spsolve loop", batch / seconds, "images/s"), err
+
+
+def format_table(rows: list[Row]) -> str:
+  head = "| what | impl | ngf | k | batch | throughput | GFLOP/item | % of peak | peak MB | note |"
+  lines = [head, "|" + "---|" * 10]
+  for r in rows:
+    lines.append(
+        f"| {r.what} | {r.impl} | {r.ngf or ''} | {r.kernel or ''} | {r.batch} | "
+        f"{r.per_s:.1f} {r.unit} | {'' if r.gflop_per_item is None else f'{r.gflop_per_item:.3f}'} | "
+        f"{'' if r.fraction_of_peak is None else f'{100 * r.fraction_of_peak:.1f}'} | "
+        f"{'' if r.peak_memory_mb is None else f'{r.peak_memory_mb:.0f}'} | {r.note} |")
+  return "\n".join(lines)
+
+
+def environment() -> dict:
+  dev = jax.devices()[0]
+  return {"jax": jax.__version__, "platform": dev.platform, "device_kind": dev.device_kind,
+          "device_count": jax.device_count(), "cpu_count": os.cpu_count(),
+          "cpu_affinity": len(os.sched_getaffinity(0)), "date": time.strftime("%Y-%m-%d %H:%M")}
