@@ -25,6 +25,7 @@ _ITERS = flags.DEFINE_integer("iterations", None, "Search iterations (default: c
 _RESTARTS = flags.DEFINE_integer("restarts", None, "Random restarts per image.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of masks and starting points.")
 _OUT = flags.DEFINE_string("out", "results/examples", "Output folder.")
+_PICTURE = flags.DEFINE_integer("picture_images", 8, "How many images the picture shows.")
 flags.mark_flag_as_required("checkpoint")
 
 
@@ -39,9 +40,11 @@ def main(argv):
     config.dataset.source, config.dataset.folder = "folder", _FOLDER.value
   split = _SPLIT.value or config.dataset.test_split
   source = input_pipeline.make_source(config.dataset, split, config.model.image_size)
-  _, images = next(input_pipeline.eval_batches(source, _NUM.value, stop=_NUM.value))
+  indices, images = next(input_pipeline.eval_batches(source, _NUM.value, stop=_NUM.value))
+  ids = [source.ids()[i] for i in indices]
   evaluation.run_examples(np.asarray(images), {"generator": g_vars, "discriminator": d_vars},
-                          config, _OUT.value, _MASKS.value, _SEED.value)
+                          config, _OUT.value, _MASKS.value, _SEED.value,
+                          picture_images=_PICTURE.value, ids=ids)
 
 
 if __name__ == "__main__":

@@ -28,14 +28,18 @@ from inpaint_jax import search as search_lib
 from inpaint_jax import train
 from inpaint_jax.configs import default
 
-# Peak fp32 FLOP/s by device, for the fraction-of-peak column. The CPU figure is the
-# 2-core AVX-512 development machine (2 cores x 2 FMA units x 16 lanes x 2 x ~2.6 GHz).
-PEAK_GFLOPS = {"cpu": 330.0, "NVIDIA H100 80GB HBM3": 67_000.0, "NVIDIA H200": 67_000.0}
+# Peak fp32 GFLOP/s, for the fraction-of-peak column. CPU: per core of the AVX-512
+# development machine (about 330 GFLOP/s for its 2 cores), times the cores this process
+# may run on. GPUs: fp32 without tensor cores.
+CPU_PEAK_GFLOPS_PER_CORE = 165.0
+PEAK_GFLOPS = {"NVIDIA H100 80GB HBM3": 67_000.0, "NVIDIA H200": 67_000.0}
 
 
 def device_peak_gflops() -> float | None:
   dev = jax.devices()[0]
-  return PEAK_GFLOPS.get(dev.device_kind, PEAK_GFLOPS.get(dev.platform))
+  if dev.platform == "cpu":
+    return CPU_PEAK_GFLOPS_PER_CORE * len(os.sched_getaffinity(0))
+  return PEAK_GFLOPS.get(dev.device_kind)
 
 
 def model_config(ngf: int, kernel_size: int, conv_impl: str = "subpixel") -> ml_collections.ConfigDict:

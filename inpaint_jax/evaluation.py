@@ -80,10 +80,12 @@ def comparison_picture(images: np.ndarray, results: Sequence[MaskTypeResult],
 
 def run_examples(images: np.ndarray, params: dict, config: ml_collections.ConfigDict,
                  out_dir: str, mask_types: Sequence[str] = masks_lib.MASK_TYPES, seed: int = 0,
-                 log=print) -> list[MaskTypeResult]:
+                 log=print, picture_images: int = 8, ids: Sequence[str] | None = None
+                 ) -> list[MaskTypeResult]:
   """Inpaints `images` under each mask type; writes `grid.png` and `summary.json` to out_dir.
 
   Prints one line per mask type (PSNR over the hole and the whole image, SSIM, time).
+  The picture shows the first `picture_images` images; the figures cover all of them.
   """
   results = []
   log(f"inpainting {len(images)} images x {len(mask_types)} mask types, "
@@ -96,9 +98,17 @@ def run_examples(images: np.ndarray, params: dict, config: ml_collections.Config
         f"  whole {s['psnr_whole']:6.2f} dB  SSIM {s['ssim']:.3f}  ({s['seconds']:.1f} s)")
     results.append(r)
   os.makedirs(out_dir, exist_ok=True)
-  image_io.save_png(os.path.join(out_dir, "grid.png"), comparison_picture(images, results))
+  shown = [dataclasses.replace(r, masks=r.masks[:picture_images],
+                               result=r.result._replace(generated=r.result.generated[:picture_images],
+                                                        blended=r.result.blended[:picture_images]))
+           for r in results]
+  image_io.save_png(os.path.join(out_dir, "grid.png"),
+                    comparison_picture(images[:picture_images], shown))
   summary = {"iterations": config.search.iterations, "restarts": config.search.restarts,
              "seed": seed, "per_mask_type": [r.summary() for r in results]}
+  if ids is not None:
+    summary["per_image_psnr_hole"] = {
+        r.mask_type: dict(zip(map(str, ids), map(float, r.psnr_hole))) for r in results}
   image_io.atomic_write_bytes(os.path.join(out_dir, "summary.json"),
                               json.dumps(summary, indent=2).encode())
   log(f"wrote {os.path.join(out_dir, 'grid.png')} and summary.json")

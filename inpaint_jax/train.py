@@ -69,10 +69,14 @@ def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *, generator
   """
   z = sample_z(rng, batch.shape[0], z_dim)
 
-  fake, g_updates = generator.apply(
-      {"params": state.g_params, "batch_stats": state.g_batch_stats}, z, train=True,
-      mutable=["batch_stats"])
-  fake = jax.lax.stop_gradient(fake)
+  # One G forward serves both updates: D sees it without gradient, and G's gradient is
+  # pulled back through the same forward pass (jax.vjp) once D has been updated.
+  def generate(g_params):
+    fake, upd = generator.apply({"params": g_params, "batch_stats": state.g_batch_stats}, z,
+                                train=True, mutable=["batch_stats"])
+    return fake, upd["batch_stats"]
+
+  fake, g_vjp, g_stats = jax.vjp(generate, state.g_params, has_aux=True)
 
   def d_loss_fn(d_params):
     # Real and fake go through D separately, as in the reference DCGAN, so batch
@@ -81,8 +85,8 @@ def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *, generator
         {"params": d_params, "batch_stats": state.d_batch_stats}, batch, train=True,
         mutable=["batch_stats"])
     fake_logits, upd = discriminator.apply(
-        {"params": d_params, "batch_stats": upd["batch_stats"]}, fake, train=True,
-        mutable=["batch_stats"])
+        {"params": d_params, "batch_stats": upd["batch_stats"]}, jax.lax.stop_gradient(fake),
+        train=True, mutable=["batch_stats"])
     loss = (optax.sigmoid_binary_cross_entropy(real_logits, jnp.ones_like(real_logits)).mean()
             + optax.sigmoid_binary_cross_entropy(fake_logits, jnp.zeros_like(fake_logits)).mean())
     return loss, (upd["batch_stats"], real_logits, fake_logits)
@@ -92,19 +96,15 @@ def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *, generator
   d_updates, d_opt_state = d_tx.update(d_grads, state.d_opt_state, state.d_params)
   d_params = optax.apply_updates(state.d_params, d_updates)
 
-  def g_loss_fn(g_params):
-    fake, upd = generator.apply(
-        {"params": g_params, "batch_stats": state.g_batch_stats}, z, train=True,
-        mutable=["batch_stats"])
+  def g_loss_fn(fake):  # non-saturating: -log D(G(z)), through the updated D
     logits, _ = discriminator.apply(
         {"params": d_params, "batch_stats": d_stats}, fake, train=True, mutable=["batch_stats"])
-    loss = optax.sigmoid_binary_cross_entropy(logits, jnp.ones_like(logits)).mean()
-    return loss, upd["batch_stats"]
+    return optax.sigmoid_binary_cross_entropy(logits, jnp.ones_like(logits)).mean()
 
-  (g_loss, g_stats), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
+  g_loss, d_fake_image = jax.value_and_grad(g_loss_fn)(fake)
+  (g_grads,) = g_vjp(d_fake_image)
   g_updates, g_opt_state = g_tx.update(g_grads, state.g_opt_state, state.g_params)
   g_params = optax.apply_updates(state.g_params, g_updates)
-  del g_updates  # G's batch statistics come from the G step, which saw the same z.
 
   new_state = state.replace(
       step=state.step + 1, g_params=g_params, g_batch_stats=g_stats, d_params=d_params,

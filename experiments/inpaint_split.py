@@ -1,0 +1,61 @@
+"""Inpaints every image of a split with one mask type: PNGs, a CSV row each, a summary.
+
+  python experiments/inpaint_split.py --checkpoint runs/celeba --mask_type center \
+      --folder ../shared/data/celeba_align --split range:008001:009000 --out results/celeba_center
+
+Shards each batch over all local devices; with --coordinator_address, --num_processes and
+--process_id it first calls jax.distributed.initialize and the hosts split the batches.
+Killed and started again with the same --out, it resumes where it stopped.
+"""
+
+from absl import app
+from absl import flags
+import jax
+
+from inpaint_jax import checkpoints
+from inpaint_jax import input_pipeline
+from inpaint_jax import masks
+from inpaint_jax import split_inpainting
+
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Training workdir or model file.")
+_MASK_TYPE = flags.DEFINE_enum("mask_type", "center", list(masks.MASK_TYPES), "Mask type.")
+_FOLDER = flags.DEFINE_string("folder", None, "Image folder (default: the checkpoint's dataset).")
+_TFDS = flags.DEFINE_string("tfds_name", None, "TFDS builder instead of a folder.")
+_SPLIT = flags.DEFINE_string("split", None, "Split (default: the config's test split).")
+_OUT = flags.DEFINE_string("out", None, "Output folder.")
+_NUM = flags.DEFINE_integer("num_images", None, "Only the first N images.")
+_ITERS = flags.DEFINE_integer("iterations", None, "Search iterations (default 1500).")
+_RESTARTS = flags.DEFINE_integer("restarts", None, "Random restarts per image.")
+_BATCH = flags.DEFINE_integer("batch_size", 64, "Images per batch (all devices together).")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of masks and starting points.")
+_NO_IMAGES = flags.DEFINE_bool("write_images", True, "Write the four PNGs per image.")
+_COORD = flags.DEFINE_string("coordinator_address", None, "jax.distributed coordinator host:port.")
+_NPROC = flags.DEFINE_integer("num_processes", 1, "Number of hosts.")
+_PID = flags.DEFINE_integer("process_id", 0, "This host's index.")
+flags.mark_flags_as_required(["checkpoint", "out"])
+
+
+def main(argv):
+  del argv
+  if _COORD.value:
+    jax.distributed.initialize(_COORD.value, _NPROC.value, _PID.value)
+  config, g_vars, d_vars = checkpoints.load_model(_CHECKPOINT.value)
+  if _ITERS.value:
+    config.search.iterations = _ITERS.value
+  if _RESTARTS.value:
+    config.search.restarts = _RESTARTS.value
+  if _FOLDER.value:
+    config.dataset.source, config.dataset.folder = "folder", _FOLDER.value
+  if _TFDS.value:
+    config.dataset.source, config.dataset.name = "tfds", _TFDS.value
+  source = input_pipeline.make_source(config.dataset, _SPLIT.value or config.dataset.test_split,
+                                      config.model.image_size)
+  summary = split_inpainting.run_split(
+      source, {"generator": g_vars, "discriminator": d_vars}, config, _OUT.value, _MASK_TYPE.value,
+      _SEED.value, _BATCH.value, _NUM.value, _NO_IMAGES.value, jax.process_index(),
+      jax.process_count())
+  print(summary)
+
+
+if __name__ == "__main__":
+  app.run(main)
