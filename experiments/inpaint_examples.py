@@ -32,12 +32,7 @@ flags.mark_flag_as_required("checkpoint")
 def main(argv):
   del argv
   config, g_vars, d_vars = checkpoints.load_model(_CHECKPOINT.value)
-  if _ITERS.value:
-    config.search.iterations = _ITERS.value
-  if _RESTARTS.value:
-    config.search.restarts = _RESTARTS.value
-  if _FOLDER.value:
-    config.dataset.source, config.dataset.folder = "folder", _FOLDER.value
+  config = checkpoints.with_overrides(config, _ITERS.value, _RESTARTS.value, _FOLDER.value)
   split = _SPLIT.value or config.dataset.test_split
   source = input_pipeline.make_source(config.dataset, split, config.model.image_size)
   indices, images = next(input_pipeline.eval_batches(source, _NUM.value, stop=_NUM.value))

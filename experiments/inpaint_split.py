@@ -40,14 +40,8 @@ def main(argv):
   if _COORD.value:
     jax.distributed.initialize(_COORD.value, _NPROC.value, _PID.value)
   config, g_vars, d_vars = checkpoints.load_model(_CHECKPOINT.value)
-  if _ITERS.value:
-    config.search.iterations = _ITERS.value
-  if _RESTARTS.value:
-    config.search.restarts = _RESTARTS.value
-  if _FOLDER.value:
-    config.dataset.source, config.dataset.folder = "folder", _FOLDER.value
-  if _TFDS.value:
-    config.dataset.source, config.dataset.name = "tfds", _TFDS.value
+  config = checkpoints.with_overrides(config, _ITERS.value, _RESTARTS.value, _FOLDER.value,
+                                      _TFDS.value)
   source = input_pipeline.make_source(config.dataset, _SPLIT.value or config.dataset.test_split,
                                       config.model.image_size)
   summary = split_inpainting.run_split(

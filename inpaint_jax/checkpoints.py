@@ -152,3 +152,18 @@ def export_model(path: str, config: ml_collections.ConfigDict, g_vars: Any, d_va
   blob = {"config": config.to_json_best_effort(), "generator": cast(g_vars),
           "discriminator": cast(d_vars)}
   image_io.atomic_write_bytes(path, flax.serialization.msgpack_serialize(blob))
+
+
+def with_overrides(config: ml_collections.ConfigDict, iterations: int | None = None,
+                   restarts: int | None = None, folder: str | None = None,
+                   tfds_name: str | None = None) -> ml_collections.ConfigDict:
+  """A loaded config with the search length, restarts or data source replaced (None keeps)."""
+  if iterations:
+    config.search.iterations = iterations
+  if restarts:
+    config.search.restarts = restarts
+  if folder:
+    config.dataset.source, config.dataset.folder = "folder", folder
+  if tfds_name:
+    config.dataset.source, config.dataset.name = "tfds", tfds_name
+  return config

@@ -17,6 +17,9 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
   try:
     with os.fdopen(fd, "wb") as f:
       f.write(data)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a normal file's mode is wanted
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

@@ -86,11 +86,13 @@ def conv_2x(x: jax.Array, kernel: jax.Array) -> jax.Array:
   return jax.lax.conv_general_dilated(x, kp, (1, 1), "VALID", dimension_numbers=_DIMS)
 
 
-class ConvTranspose2x(nn.Module):
-  """Drop-in for nn.ConvTranspose(features, (k, k), strides=2, padding='SAME')."""
+class Stride2Conv(nn.Module):
+  """Drop-in for nn.ConvTranspose (transpose=True) or nn.Conv (transpose=False) with a
+  k x k kernel, stride 2 and 'SAME' padding: same parameters, sub-pixel computation."""
 
   features: int
   kernel_size: int
+  transpose: bool
   use_bias: bool = True
   kernel_init: nn.initializers.Initializer = _INIT
 
@@ -98,25 +100,7 @@ class ConvTranspose2x(nn.Module):
   def __call__(self, x):
     kernel = self.param("kernel", self.kernel_init,
                         (self.kernel_size, self.kernel_size, x.shape[-1], self.features))
-    y = conv_transpose_2x(x, kernel)
-    if self.use_bias:
-      y = y + self.param("bias", nn.initializers.zeros, (self.features,))
-    return y
-
-
-class Conv2x(nn.Module):
-  """Drop-in for nn.Conv(features, (k, k), strides=2, padding='SAME')."""
-
-  features: int
-  kernel_size: int
-  use_bias: bool = True
-  kernel_init: nn.initializers.Initializer = _INIT
-
-  @nn.compact
-  def __call__(self, x):
-    kernel = self.param("kernel", self.kernel_init,
-                        (self.kernel_size, self.kernel_size, x.shape[-1], self.features))
-    y = conv_2x(x, kernel)
+    y = (conv_transpose_2x if self.transpose else conv_2x)(x, kernel)
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros, (self.features,))
     return y
@@ -124,7 +108,7 @@ class Conv2x(nn.Module):
 
 def _upsample(impl: str, features: int, k: int, use_bias: bool, name: str) -> nn.Module:
   if impl == "subpixel":
-    return ConvTranspose2x(features, k, use_bias=use_bias, name=name)
+    return Stride2Conv(features, k, transpose=True, use_bias=use_bias, name=name)
   if impl == "xla":
     return nn.ConvTranspose(features, (k, k), strides=(2, 2), padding="SAME", use_bias=use_bias,
                             kernel_init=_INIT, name=name)
@@ -133,7 +117,7 @@ def _upsample(impl: str, features: int, k: int, use_bias: bool, name: str) -> nn
 
 def _downsample(impl: str, features: int, k: int, use_bias: bool, name: str) -> nn.Module:
   if impl == "subpixel":
-    return Conv2x(features, k, use_bias=use_bias, name=name)
+    return Stride2Conv(features, k, transpose=False, use_bias=use_bias, name=name)
   if impl == "xla":
     return nn.Conv(features, (k, k), strides=(2, 2), padding="SAME", use_bias=use_bias,
                    kernel_init=_INIT, name=name)
