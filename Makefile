@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test train-smoke benchmark clean
+.PHONY: demo test benchmark clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,15 +23,9 @@ demo: $(VENV)/.base
 test: $(VENV)/.test
 	$(PY) -m pytest
 
-# A short real training run on generated images (no data needed).
-train-smoke: $(VENV)/.base
-	$(PY) experiments/make_synthetic_images.py --out /tmp/inpaint_jax_synthetic --count 64
-	$(PY) experiments/train_dcgan.py --config inpaint_jax/configs/tiny.py \
-	  --workdir /tmp/inpaint_jax_smoke --config.dataset.folder=/tmp/inpaint_jax_synthetic \
-	  --config.num_steps=100
-
 benchmark: $(VENV)/.base
-	$(PY) experiments/benchmark.py
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) experiments/benchmark.py --batches=64,256 --impls=subpixel
 
 clean:
 	rm -rf $(VENV) demo_out
