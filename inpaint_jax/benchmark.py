@@ -21,7 +21,6 @@ import ml_collections
 import numpy as np
 
 from inpaint_jax import blend
-from inpaint_jax import losses
 from inpaint_jax import masks as masks_lib
 from inpaint_jax import models
 from inpaint_jax import search as search_lib

@@ -20,7 +20,6 @@ import io
 import json
 import os
 import time
-from typing import Sequence
 
 import jax
 import jax.numpy as jnp

@@ -1,6 +1,5 @@
 import jax.numpy as jnp
 import numpy as np
-import pytest
 import scipy.sparse
 import scipy.sparse.linalg
 

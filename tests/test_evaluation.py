@@ -1,5 +1,4 @@
 import json
-import os
 
 import jax
 import numpy as np
