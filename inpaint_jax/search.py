@@ -112,15 +112,13 @@ def _models(model_cfg, cfg):
   return dict(generator=generator, discriminator=discriminator, cfg=cfg)
 
 
-@functools.partial(jax.jit, static_argnames=("model_cfg", "cfg"))
-def _weights(masks, model_cfg, cfg):
-  del model_cfg
+@functools.partial(jax.jit, static_argnames=("cfg",))
+def _weights(masks, cfg):
   return jax.vmap(lambda m: losses.context_weights(m, cfg.weighting, cfg.window))(masks)
 
 
-@functools.partial(jax.jit, static_argnames=("model_cfg", "cfg"))
-def _init(z0, model_cfg, cfg):
-  del model_cfg
+@functools.partial(jax.jit, static_argnames=("cfg",))
+def _init(z0, cfg):
   return jax.vmap(jax.vmap(_optimizer(cfg).init))(z0)
 
 
@@ -187,13 +185,14 @@ def search(g_vars: Any, d_vars: Any, images: jax.Array, masks: jax.Array, rng: j
   if z0 is None:
     z0 = initial_z(rng, images.shape[0], cfg.restarts, model_cfg.z_dim)
   model_cfg, cfg = _Frozen(model_cfg), _Frozen(cfg)
-  weights = _weights(jnp.asarray(masks, jnp.float32), model_cfg, cfg)
-  z, opt_state = jnp.array(z0, jnp.float32), _init(z0, model_cfg, cfg)
-  chunk = steps_per_call(cfg) or cfg.iterations
+  weights = _weights(jnp.asarray(masks, jnp.float32), cfg)
+  z, opt_state = jnp.array(z0, jnp.float32), _init(z0, cfg)
+  per_call = steps_per_call(cfg)
+  chunk = per_call or cfg.iterations
   totals, done = [], 0
   while done < cfg.iterations:
     n = min(chunk, cfg.iterations - done)
-    unroll = n if steps_per_call(cfg) else 1
+    unroll = n if per_call else 1
     z, opt_state, t = _advance(g_vars, d_vars, images, weights, z, opt_state, model_cfg, cfg, n,
                                unroll)
     totals.append(t)

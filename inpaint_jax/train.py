@@ -118,13 +118,17 @@ def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *, generator
   return new_state, metrics
 
 
-def make_train_step(config: ml_collections.ConfigDict):
-  """`train_step` for `config`, jitted, with the state buffer donated."""
+def bind_train_step(config: ml_collections.ConfigDict):
+  """`train_step` with the models and optimisers of `config` bound (not jitted)."""
   generator, discriminator = models.build_models(config.model)
   g_tx, d_tx = make_optimizers(config)
-  step = functools.partial(train_step, generator=generator, discriminator=discriminator,
+  return functools.partial(train_step, generator=generator, discriminator=discriminator,
                            g_tx=g_tx, d_tx=d_tx, z_dim=config.model.z_dim)
-  return jax.jit(step, donate_argnums=0)
+
+
+def make_train_step(config: ml_collections.ConfigDict):
+  """`train_step` for `config`, jitted, with the state buffer donated."""
+  return jax.jit(bind_train_step(config), donate_argnums=0)
 
 
 def step_rng(seed: int, step: int) -> jax.Array:
