@@ -28,9 +28,11 @@ def save_config(workdir: str, config: ml_collections.ConfigDict) -> None:
                               config.to_json_best_effort(indent=2).encode())
 
 
-def merge_with_defaults(saved: dict) -> ml_collections.ConfigDict:
-  """The default config overwritten by `saved`, so runs saved before a field existed still load."""
-  config = default_config.get_config()
+def merge_with_defaults(saved: dict,
+                        defaults: ml_collections.ConfigDict | None = None) -> ml_collections.ConfigDict:
+  """`defaults` (the DCGAN's if None) overwritten by `saved`, so runs saved before a field
+  existed still load."""
+  config = default_config.get_config() if defaults is None else defaults
 
   def update(target, values):
     for key, value in values.items():
@@ -84,6 +86,18 @@ def latest_step(workdir: str) -> int | None:
     return manager.latest_step()
 
 
+def restore_tree(workdir: str, step: int | None = None) -> dict:
+  """The saved state of a training workdir (latest or given step) as a nested dict."""
+  ckpt_dir = os.path.abspath(os.path.join(workdir, "checkpoints"))
+  if not os.path.isdir(ckpt_dir):
+    raise FileNotFoundError(f"no checkpoints/ in training workdir {workdir}")
+  with ocp.CheckpointManager(ckpt_dir) as manager:
+    step = manager.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f"no checkpoint saved yet in {ckpt_dir}")
+    return manager.restore(step, args=ocp.args.StandardRestore())
+
+
 def to_numpy(tree: Any) -> Any:
   return jax.tree.map(np.asarray, tree)
 
@@ -99,14 +113,7 @@ def load_model(path: str, step: int | None = None):
   """
   if os.path.isdir(path):
     config = load_config(path)
-    ckpt_dir = os.path.abspath(os.path.join(path, "checkpoints"))
-    if not os.path.isdir(ckpt_dir):
-      raise FileNotFoundError(f"no checkpoints/ in training workdir {path}")
-    with ocp.CheckpointManager(ckpt_dir) as manager:
-      step = manager.latest_step() if step is None else step
-      if step is None:
-        raise FileNotFoundError(f"no checkpoint saved yet in {ckpt_dir}")
-      tree = manager.restore(step, args=ocp.args.StandardRestore())
+    tree = restore_tree(path, step)
     g_vars, d_vars = _variables(tree, "g"), _variables(tree, "d")
   elif os.path.isfile(path):
     with open(path, "rb") as f:
@@ -167,3 +174,14 @@ def with_overrides(config: ml_collections.ConfigDict, iterations: int | None = N
   if tfds_name:
     config.dataset.source, config.dataset.name = "tfds", tfds_name
   return config
+
+
+ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
+BUNDLED_MODELS = {"celeba": "celeba_dcgan.msgpack", "cars": "cars_dcgan.msgpack"}
+
+
+def bundled_model_path(dataset: str) -> str:
+  """Path of the model file shipped for `dataset` ('celeba' or 'cars')."""
+  if dataset not in BUNDLED_MODELS:
+    raise ValueError(f"no bundled model for {dataset!r}; bundled: {sorted(BUNDLED_MODELS)}")
+  return os.path.join(ASSETS, BUNDLED_MODELS[dataset])

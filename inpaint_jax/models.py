@@ -106,7 +106,7 @@ class Stride2Conv(nn.Module):
     return y
 
 
-def _upsample(impl: str, features: int, k: int, use_bias: bool, name: str) -> nn.Module:
+def upsample(impl: str, features: int, k: int, use_bias: bool, name: str) -> nn.Module:
   if impl == "subpixel":
     return Stride2Conv(features, k, transpose=True, use_bias=use_bias, name=name)
   if impl == "xla":
@@ -115,7 +115,7 @@ def _upsample(impl: str, features: int, k: int, use_bias: bool, name: str) -> nn
   raise ValueError(f"conv_impl must be 'subpixel' or 'xla', got {impl!r}")
 
 
-def _downsample(impl: str, features: int, k: int, use_bias: bool, name: str) -> nn.Module:
+def downsample(impl: str, features: int, k: int, use_bias: bool, name: str) -> nn.Module:
   if impl == "subpixel":
     return Stride2Conv(features, k, transpose=False, use_bias=use_bias, name=name)
   if impl == "xla":
@@ -124,7 +124,7 @@ def _downsample(impl: str, features: int, k: int, use_bias: bool, name: str) -> 
   raise ValueError(f"conv_impl must be 'subpixel' or 'xla', got {impl!r}")
 
 
-def _batch_norm(train: bool, name: str) -> nn.BatchNorm:
+def batch_norm(train: bool, name: str) -> nn.BatchNorm:
   return nn.BatchNorm(
       use_running_average=not train,
       momentum=_BN_MOMENTUM,
@@ -149,12 +149,12 @@ class Generator(nn.Module):
     features = self.ngf * 2 ** (steps - 1)  # 8*ngf at 64x64
     x = nn.Dense(4 * 4 * features, kernel_init=_INIT, use_bias=False, name="project")(z)
     x = x.reshape(z.shape[0], 4, 4, features)
-    x = nn.relu(_batch_norm(train, "bn_project")(x))
+    x = nn.relu(batch_norm(train, "bn_project")(x))
     for i in range(steps - 1):
       features //= 2
-      x = _upsample(self.conv_impl, features, self.kernel_size, False, f"deconv{i}")(x)
-      x = nn.relu(_batch_norm(train, f"bn_deconv{i}")(x))
-    x = _upsample(self.conv_impl, self.channels, self.kernel_size, True, f"deconv{steps - 1}")(x)
+      x = upsample(self.conv_impl, features, self.kernel_size, False, f"deconv{i}")(x)
+      x = nn.relu(batch_norm(train, f"bn_deconv{i}")(x))
+    x = upsample(self.conv_impl, self.channels, self.kernel_size, True, f"deconv{steps - 1}")(x)
     return jnp.tanh(x)
 
 
@@ -170,12 +170,12 @@ class Discriminator(nn.Module):
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     steps = num_resolution_steps(self.image_size)
     features = self.ndf
-    x = _downsample(self.conv_impl, features, self.kernel_size, True, "conv0")(x)
+    x = downsample(self.conv_impl, features, self.kernel_size, True, "conv0")(x)
     x = nn.leaky_relu(x, 0.2)
     for i in range(1, steps):
       features *= 2
-      x = _downsample(self.conv_impl, features, self.kernel_size, False, f"conv{i}")(x)
-      x = nn.leaky_relu(_batch_norm(train, f"bn_conv{i}")(x), 0.2)
+      x = downsample(self.conv_impl, features, self.kernel_size, False, f"conv{i}")(x)
+      x = nn.leaky_relu(batch_norm(train, f"bn_conv{i}")(x), 0.2)
     x = x.reshape(x.shape[0], -1)
     return nn.Dense(1, kernel_init=_INIT, name="logit")(x)[:, 0]
 

@@ -140,9 +140,32 @@ def run_split(source, params: dict, config: ml_collections.ConfigDict, out_dir: 
       bar.update(len(idx))
       bar.set_postfix(img_s=f"{done_images / (time.perf_counter() - start):.2f}")
   all_batches = range((n + batch_size - 1) // batch_size)
+  summary_file = os.path.join(out_dir, "summary.json")
+  if not todo and process_index == 0 and os.path.isfile(summary_file):
+    with open(summary_file) as f:
+      summary = json.load(f)
+    if summary.get("images") == n:  # finished earlier: keep its record (and its timing)
+      return summary
   if process_index != 0 or not all(os.path.exists(_rows_path(out_dir, k)) for k in all_batches):
     return {"images_done_here": done_images}
   return merge_rows(out_dir, n, batch_size, mask_type, seed, config, time.perf_counter() - start)
+
+
+def write_results(out_dir: str, columns: tuple[str, ...], rows: list[list], info: dict,
+                  first_score: int = 4) -> dict:
+  """Writes results.csv (header `columns`, then `rows`) and summary.json (`info` plus the
+  mean of every score column, those from index `first_score` on), both atomically."""
+  buf = io.StringIO()
+  writer = csv.writer(buf)
+  writer.writerow(columns)
+  writer.writerows(rows)
+  image_io.atomic_write_bytes(os.path.join(out_dir, "results.csv"), buf.getvalue().encode())
+  cols = {c: np.array([float(r[i]) for r in rows]) for i, c in enumerate(columns) if i >= first_score}
+  summary = {**info, "images": len(rows),
+             **{f"mean_{c}": float(np.mean(v[np.isfinite(v)])) for c, v in cols.items()}}
+  image_io.atomic_write_bytes(os.path.join(out_dir, "summary.json"),
+                              json.dumps(summary, indent=2).encode())
+  return summary
 
 
 def merge_rows(out_dir: str, num_images: int, batch_size: int, mask_type: str, seed: int,
@@ -152,18 +175,9 @@ def merge_rows(out_dir: str, num_images: int, batch_size: int, mask_type: str, s
   for k in range((num_images + batch_size - 1) // batch_size):
     with open(_rows_path(out_dir, k), newline="") as f:
       rows.extend(csv.reader(f))
-  buf = io.StringIO()
-  writer = csv.writer(buf)
-  writer.writerow(COLUMNS)
-  writer.writerows(rows)
-  image_io.atomic_write_bytes(os.path.join(out_dir, "results.csv"), buf.getvalue().encode())
-  cols = {c: np.array([float(r[i]) for r in rows]) for i, c in enumerate(COLUMNS) if i >= 4}
-  summary = {"mask_type": mask_type, "images": len(rows), "seed": seed,
-             "iterations": config.search.iterations, "restarts": config.search.restarts,
-             "devices": jax.device_count(), "platform": jax.devices()[0].platform,
-             "device_kind": jax.devices()[0].device_kind,
-             "seconds_last_session": round(seconds, 1),
-             **{f"mean_{c}": float(np.mean(v[np.isfinite(v)])) for c, v in cols.items()}}
-  image_io.atomic_write_bytes(os.path.join(out_dir, "summary.json"),
-                              json.dumps(summary, indent=2).encode())
-  return summary
+  info = {"mask_type": mask_type, "seed": seed,
+          "iterations": config.search.iterations, "restarts": config.search.restarts,
+          "devices": jax.device_count(), "platform": jax.devices()[0].platform,
+          "device_kind": jax.devices()[0].device_kind,
+          "seconds_last_session": round(seconds, 1)}
+  return write_results(out_dir, COLUMNS, rows, info)

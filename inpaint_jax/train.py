@@ -60,6 +60,31 @@ def sample_z(rng: jax.Array, batch_size: int, z_dim: int) -> jax.Array:
   return jax.random.uniform(rng, (batch_size, z_dim), jnp.float32, -1.0, 1.0)
 
 
+def discriminator_update(discriminator: nn.Module, d_tx: optax.GradientTransformation, d_params,
+                         d_batch_stats, d_opt_state, real: jax.Array, fake: jax.Array):
+  """One Adam step of D on real (label 1) and fake (label 0) images, [B, S, S, 3].
+
+  Returns (params, batch_stats, opt_state, loss, real_logits, fake_logits).
+  """
+
+  def loss_fn(params):
+    # Real and fake go through D separately, as in the reference DCGAN, so batch
+    # statistics are never mixed across the two.
+    real_logits, upd = discriminator.apply({"params": params, "batch_stats": d_batch_stats},
+                                           real, train=True, mutable=["batch_stats"])
+    fake_logits, upd = discriminator.apply({"params": params, "batch_stats": upd["batch_stats"]},
+                                           fake, train=True, mutable=["batch_stats"])
+    loss = (optax.sigmoid_binary_cross_entropy(real_logits, jnp.ones_like(real_logits)).mean()
+            + optax.sigmoid_binary_cross_entropy(fake_logits, jnp.zeros_like(fake_logits)).mean())
+    return loss, (upd["batch_stats"], real_logits, fake_logits)
+
+  (loss, (stats, real_logits, fake_logits)), grads = jax.value_and_grad(
+      loss_fn, has_aux=True)(d_params)
+  updates, d_opt_state = d_tx.update(grads, d_opt_state, d_params)
+  return (optax.apply_updates(d_params, updates), stats, d_opt_state, loss, real_logits,
+          fake_logits)
+
+
 def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *, generator: nn.Module,
                discriminator: nn.Module, g_tx: optax.GradientTransformation,
                d_tx: optax.GradientTransformation, z_dim: int):
@@ -78,23 +103,9 @@ def train_step(state: TrainState, batch: jax.Array, rng: jax.Array, *, generator
 
   fake, g_vjp, g_stats = jax.vjp(generate, state.g_params, has_aux=True)
 
-  def d_loss_fn(d_params):
-    # Real and fake go through D separately, as in the reference DCGAN, so batch
-    # statistics are never mixed across the two.
-    real_logits, upd = discriminator.apply(
-        {"params": d_params, "batch_stats": state.d_batch_stats}, batch, train=True,
-        mutable=["batch_stats"])
-    fake_logits, upd = discriminator.apply(
-        {"params": d_params, "batch_stats": upd["batch_stats"]}, jax.lax.stop_gradient(fake),
-        train=True, mutable=["batch_stats"])
-    loss = (optax.sigmoid_binary_cross_entropy(real_logits, jnp.ones_like(real_logits)).mean()
-            + optax.sigmoid_binary_cross_entropy(fake_logits, jnp.zeros_like(fake_logits)).mean())
-    return loss, (upd["batch_stats"], real_logits, fake_logits)
-
-  (d_loss, (d_stats, real_logits, fake_logits)), d_grads = jax.value_and_grad(
-      d_loss_fn, has_aux=True)(state.d_params)
-  d_updates, d_opt_state = d_tx.update(d_grads, state.d_opt_state, state.d_params)
-  d_params = optax.apply_updates(state.d_params, d_updates)
+  d_params, d_stats, d_opt_state, d_loss, real_logits, fake_logits = discriminator_update(
+      discriminator, d_tx, state.d_params, state.d_batch_stats, state.d_opt_state, batch,
+      jax.lax.stop_gradient(fake))
 
   def g_loss_fn(fake):  # non-saturating: -log D(G(z)), through the updated D
     logits, _ = discriminator.apply(
@@ -152,13 +163,13 @@ class _DropLibraryInfo(std_logging.Filter):
     return record.levelno >= std_logging.WARNING or "orbax" not in record.pathname
 
 
-def _quiet_library_logs() -> None:
+def quiet_library_logs() -> None:
   handler = logging.get_absl_handler()
   if not any(isinstance(f, _DropLibraryInfo) for f in handler.filters):
     handler.addFilter(_DropLibraryInfo())
 
 
-class _Writer:
+class MetricWriter:
   """TensorBoard event files plus a line per log on stdout."""
 
   def __init__(self, logdir: str):
@@ -187,7 +198,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   `samples/step_XXXXXXX.png` grids. `source` overrides the dataset of the config
   (a random-access sequence of uint8 images, as from `input_pipeline.make_source`).
   """
-  _quiet_library_logs()
+  quiet_library_logs()
   os.makedirs(workdir, exist_ok=True)
   checkpoints.save_config(workdir, config)
   if source is None:
@@ -202,7 +213,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if restored is not None:
     logging.info("resumed from step %d in %s", restored, workdir)
   train_step_fn = make_train_step(config)
-  writer = _Writer(workdir)
+  writer = MetricWriter(workdir)
   sample_dir = os.path.join(workdir, "samples")
 
   last_time, last_step = time.perf_counter(), start

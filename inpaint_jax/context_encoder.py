@@ -1,0 +1,117 @@
+"""The Context Encoder baseline (Pathak et al., CVPR 2016): the CE column of Table 1.
+
+An encoder-decoder maps the masked image, its holes pre-filled with the dataset's mean
+colour, to a whole image; a channel-wise fully connected layer in the middle lets every
+output location see the whole context without the cost of a full dense layer. It is
+trained with the masked l2 reconstruction loss plus an adversarial loss (weight 0.001);
+the discriminator is the DCGAN's (`models.Discriminator`). Training is in
+`train_context_encoder.py`.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from inpaint_jax import models
+
+RECONSTRUCTION_WEIGHT = 0.999  # Pathak et al. Sec. 3.2: lambda_rec
+ADVERSARIAL_WEIGHT = 0.001  # lambda_adv
+
+
+class ChannelwiseDense(nn.Module):
+  """Per channel, a dense layer over the spatial positions: [B, H, W, C] -> [B, H, W, C].
+
+  C separate (HW x HW) matrices: C * (HW)^2 weights instead of the (C * HW)^2 of a full
+  dense layer (Pathak et al. Sec. 3.1).
+  """
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    b, h, w, c = x.shape
+    kernel = self.param("kernel", nn.initializers.normal(0.02), (c, h * w, h * w))
+    bias = self.param("bias", nn.initializers.zeros, (c, h * w))
+    y = jnp.einsum("bpc,cpq->bqc", x.reshape(b, h * w, c), kernel) + bias.T
+    return y.reshape(b, h, w, c)
+
+
+class ContextEncoder(nn.Module):
+  """Masked image [B, S, S, 3] in [-1, 1] (holes pre-filled) -> whole image [B, S, S, 3] (tanh).
+
+  Encoder: stride-2 convs, nf, 2nf, ... down to 4x4 (LeakyReLU 0.2, batch norm after the
+  first); channel-wise dense; a 1x1 conv across channels; decoder: the mirror image with
+  stride-2 transposed convs (ReLU, batch norm) and tanh.
+  """
+
+  nf: int = 64
+  kernel_size: int = 4
+  image_size: int = 64
+  conv_impl: str = "subpixel"
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    steps = models.num_resolution_steps(self.image_size)
+    k, impl = self.kernel_size, self.conv_impl
+    features = self.nf
+    x = nn.leaky_relu(models.downsample(impl, features, k, True, "enc0")(x), 0.2)
+    for i in range(1, steps):
+      features *= 2
+      x = models.downsample(impl, features, k, False, f"enc{i}")(x)
+      x = nn.leaky_relu(models.batch_norm(train, f"bn_enc{i}")(x), 0.2)
+    x = ChannelwiseDense(name="channelwise")(x)
+    x = nn.Conv(features, (1, 1), kernel_init=nn.initializers.normal(0.02), name="mix")(x)
+    x = nn.relu(models.batch_norm(train, "bn_mix")(x))
+    for i in range(steps - 1):
+      features //= 2
+      x = models.upsample(impl, features, k, False, f"dec{i}")(x)
+      x = nn.relu(models.batch_norm(train, f"bn_dec{i}")(x))
+    x = models.upsample(impl, 3, k, True, f"dec{steps - 1}")(x)
+    return jnp.tanh(x)
+
+
+def build_models(model_config: ml_collections.ConfigDict):
+  """The context encoder and its discriminator from a CE `config.model` block."""
+  impl = model_config.get("conv_impl", "subpixel")
+  encoder = ContextEncoder(nf=model_config.nf, kernel_size=model_config.kernel_size,
+                           image_size=model_config.image_size, conv_impl=impl)
+  discriminator = models.Discriminator(ndf=model_config.ndf, kernel_size=model_config.kernel_size,
+                                       image_size=model_config.image_size, conv_impl=impl)
+  return encoder, discriminator
+
+
+def prefill(images: jax.Array, masks: jax.Array, fill_colour: jax.Array) -> jax.Array:
+  """The CE's input: known pixels kept, holes set to the dataset's mean colour.
+
+  images: [B, S, S, 3] in [-1, 1]; masks: [B, S, S], 1 = known; fill_colour: [3].
+  """
+  return jnp.where(masks[..., None] > 0, images, fill_colour)
+
+
+def composite(images: jax.Array, predicted: jax.Array, masks: jax.Array) -> jax.Array:
+  """Known pixels from `images`, the hole from `predicted` (what the CE returns)."""
+  return jnp.where(masks[..., None] > 0, images, predicted)
+
+
+def reconstruction_loss(predicted: jax.Array, images: jax.Array, masks: jax.Array) -> jax.Array:
+  """Masked l2: mean squared error over the missing pixels (Pathak et al. Eq. 1)."""
+  hole = (1.0 - masks)[..., None]
+  return jnp.sum(hole * (predicted - images) ** 2) / jnp.maximum(3.0 * jnp.sum(hole), 1.0)
+
+
+def adversarial_generator_loss(fake_logits: jax.Array) -> jax.Array:
+  """-log D(F(x)), the non-saturating form of Pathak et al. Eq. 2 for the encoder."""
+  return optax.sigmoid_binary_cross_entropy(fake_logits, jnp.ones_like(fake_logits)).mean()
+
+
+def fill(variables: dict, images: jax.Array, masks: jax.Array, fill_colour: jax.Array,
+         model_config: ml_collections.ConfigDict) -> jax.Array:
+  """Inpaints with a trained CE (running batch statistics): [B, S, S, 3] in [-1, 1].
+
+  Known pixels are returned unchanged; the hole is the network's prediction.
+  """
+  encoder, _ = build_models(model_config)
+  predicted = encoder.apply(variables, prefill(images, masks, fill_colour), train=False)
+  return composite(images, predicted, masks)

@@ -1,0 +1,133 @@
+"""The paper's figures: method comparison grids (Fig. 8), the prior loss (Fig. 4), blending
+(Fig. 5) and the loss curve of the latent search."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from typing import Sequence
+
+import ml_collections
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from inpaint_jax import evaluation
+from inpaint_jax import images as image_io
+from inpaint_jax import inpainting
+from inpaint_jax import input_pipeline
+from inpaint_jax import metrics
+
+
+def labelled_grid(columns: Sequence[tuple[str, np.ndarray]], scale: int = 2,
+                  pad: int = 2) -> np.ndarray:
+  """uint8 picture: one column per (title, uint8 [N, H, W, 3]) with the title on top."""
+  tiles = np.stack([c[1] for c in columns], axis=1).reshape((-1,) + columns[0][1].shape[1:])
+  body = image_io.upscale(image_io.grid(tiles, columns=len(columns), pad=pad), scale)
+  cell = (columns[0][1].shape[2] + pad) * scale
+  font = ImageFont.load_default(size=max(10, 7 * scale))
+  header = Image.new("RGB", (body.shape[1], 12 * scale + 6), "white")
+  draw = ImageDraw.Draw(header)
+  for k, (title, _) in enumerate(columns):
+    width = draw.textlength(title, font=font)
+    draw.text((pad * scale + k * cell + (cell - width) / 2, 3), title, fill="black", font=font)
+  return np.concatenate([np.asarray(header), body], axis=0)
+
+
+def _read_png(path: str) -> np.ndarray:
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"missing picture {path}: was that cell run with images written?")
+  return np.asarray(Image.open(path).convert("RGB"))
+
+
+def method_grid(workdir: str, dataset: str, mask_type: str, stems: Sequence[str],
+                methods: Sequence[str]) -> np.ndarray:
+  """Fig. 8: per image a row of real, input, then each method's result, from a table workdir."""
+  from inpaint_jax import table1  # pylint: disable=g-import-not-at-top
+  ours = table1.cell_dir(workdir, dataset, "ours", mask_type)
+  columns = [("real", [os.path.join(ours, "images", f"{s}_{mask_type}_original.png") for s in stems]),
+             ("input", [os.path.join(ours, "images", f"{s}_{mask_type}_masked.png") for s in stems])]
+  for method in methods:
+    if method == "ours":
+      paths = [os.path.join(ours, "images", f"{s}_{mask_type}_blended.png") for s in stems]
+    else:
+      folder = table1.cell_dir(workdir, dataset, method, mask_type)
+      paths = [os.path.join(folder, "images", f"{s}_{mask_type}_{method}.png") for s in stems]
+    columns.append((table1.TITLES[method], paths))
+  return labelled_grid([(t, np.stack([_read_png(p) for p in ps])) for t, ps in columns])
+
+
+def loss_curve_plot(curves: dict[str, np.ndarray], stride: int, ylabel: str = "loss") -> bytes:
+  """PNG bytes: mean (bold) and per-image (faint) curves, one colour and dash per entry [B, T]."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
+  styles = (("tab:blue", "-"), ("tab:orange", "--"), ("tab:green", ":"), ("tab:red", "-."))
+  for (label, curve), (colour, dash) in zip(curves.items(), styles):
+    steps = np.arange(curve.shape[1]) * stride
+    for row in curve:
+      ax.plot(steps, row, color=colour, alpha=0.12, linewidth=0.8)
+    ax.plot(steps, curve.mean(axis=0), color=colour, linestyle=dash, linewidth=2, label=label)
+  ax.set_xlabel("Adam iteration")
+  ax.set_ylabel(ylabel)
+  if all((c > 0).all() for c in curves.values()):
+    ax.set_yscale("log")
+  ax.set_title("Latent search (faint: single images, bold: mean)")
+  ax.legend()
+  fig.tight_layout()
+  buf = io.BytesIO()
+  fig.savefig(buf, format="png")
+  plt.close(fig)
+  return buf.getvalue()
+
+
+def search_ablations(images: np.ndarray, masks: np.ndarray, params: dict,
+                     config: ml_collections.ConfigDict, out_dir: str, seed: int = 0,
+                     strong_prior: float = 0.1, curve_points: int = 150,
+                     dataset: str = "") -> dict:
+  """Fig. 4 (the prior loss: lambda = 0, the config's, `strong_prior`), Fig. 5 (G(z) pasted
+  vs. Poisson-blended) and the loss curves of the search.
+
+  images: [N, S, S, 3] in [-1, 1]; masks: [N, S, S]. Every variant starts from the same z.
+  Writes fig4_prior.png, fig5_blending.png, loss_curve.png and ablations.json to out_dir;
+  returns the mean hole PSNR and SSIM of each variant.
+  """
+  curve_stride = max(1, config.search.iterations // curve_points)
+  weights = (0.0, config.search.prior_weight, strong_prior)
+  runs = {}
+  for weight in weights:
+    cfg = ml_collections.ConfigDict(config.to_dict())
+    cfg.search.prior_weight = weight
+    cfg.search.curve_stride = curve_stride
+    runs[weight] = inpainting.inpaint(images, masks, params, cfg, seed)
+  paper = runs[config.search.prior_weight]
+  hole = 1.0 - masks
+  u8 = input_pipeline.to_uint8
+  shown_input = u8(evaluation.masked_input(images, masks))
+  pasted = np.where(masks[..., None] > 0, images, paper.generated)
+  fig4 = labelled_grid([("real", u8(images)), ("input", shown_input)]
+                       + [(f"λ={w:g}", u8(runs[w].blended)) for w in weights])
+  fig5 = labelled_grid([("real", u8(images)), ("input", shown_input),
+                        ("G(z) pasted", u8(pasted)), ("blended", u8(paper.blended))])
+  os.makedirs(out_dir, exist_ok=True)
+  image_io.save_png(os.path.join(out_dir, "fig4_prior.png"), fig4)
+  image_io.save_png(os.path.join(out_dir, "fig5_blending.png"), fig5)
+  curves = {f"total loss, λ={w:g}": runs[w].curve for w in weights}
+  image_io.atomic_write_bytes(os.path.join(out_dir, "loss_curve.png"),
+                              loss_curve_plot(curves, curve_stride, "context + prior loss"))
+  mean_psnr = lambda x: float(np.mean(metrics.psnr(x, images, hole)))
+  mean_ssim = lambda x: float(np.mean(metrics.ssim(x, images)))
+  numbers = {
+      "dataset": dataset, "images": len(images), "iterations": config.search.iterations,
+      "prior_weights": list(weights),
+      "psnr_hole_by_prior_weight": [mean_psnr(runs[w].blended) for w in weights],
+      "ssim_by_prior_weight": [mean_ssim(runs[w].blended) for w in weights],
+      "final_context_loss_by_prior_weight": [float(np.mean(runs[w].losses["context"]))
+                                             for w in weights],
+      "psnr_hole_pasted": mean_psnr(pasted), "psnr_hole_blended": mean_psnr(paper.blended),
+      "ssim_pasted": mean_ssim(pasted), "ssim_blended": mean_ssim(paper.blended),
+  }
+  image_io.atomic_write_bytes(os.path.join(out_dir, "ablations.json"),
+                              json.dumps(numbers, indent=2).encode())
+  return numbers

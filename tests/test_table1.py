@@ -1,0 +1,134 @@
+"""Table 1 end to end with tiny models on generated images: every method's cell, the
+markdown and CSV, the figures; cells are cached and the missing dataset is marked."""
+
+import csv
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import write_images
+from inpaint_jax import baselines
+from inpaint_jax import input_pipeline as ip
+from inpaint_jax import masks as masks_lib
+from inpaint_jax import metrics
+from inpaint_jax import models
+from inpaint_jax import table1
+from inpaint_jax import train_context_encoder as ce_train
+from inpaint_jax.configs import context_encoder as ce_config
+from inpaint_jax.configs import tiny
+
+
+def _tiny_ce(source, workdir):
+  config = ce_config.get_config("celeba,center")
+  config.model.nf, config.model.ndf, config.model.image_size = 8, 8, 32
+  config.batch_size, config.num_steps, config.fill_colour_images = 4, 2, 4
+  config.checkpoint_every, config.progress_bar = 2, False
+  ce_train.train_and_evaluate(config, workdir, source=source)
+
+
+def test_fill_method_cell_scores_every_image_and_is_cached(tmp_path):
+  folder = str(tmp_path / "imgs")
+  write_images(folder, 5, size=(32, 32))
+  source = ip.FolderSource(folder, "all", ip.CropRule("none", 1.0, 32))
+  out = str(tmp_path / "cell")
+  s = table1.run_fill_method("mean", baselines.mean_fill, source, out, "center", seed=3,
+                             num_images=4, batch_size=3, progress=False)
+  with open(os.path.join(out, "results.csv"), newline="") as f:
+    rows = list(csv.DictReader(f))
+  assert [r["id"] for r in rows] == ["000001.jpg", "000002.jpg", "000003.jpg", "000004.jpg"]
+  x = ip.to_float(source[2])[None]
+  m = masks_lib.make_mask("center", 32, masks_lib.mask_seed(3, 2))[None]
+  want = float(metrics.psnr(baselines.mean_fill(x, m), x, 1 - m)[0])
+  assert float(rows[2]["psnr_hole"]) == pytest.approx(want, abs=1e-4)
+  assert s["images"] == 4
+  assert os.path.isfile(os.path.join(out, "images", "000004_center_mean.png"))
+  stamp = os.path.getmtime(os.path.join(out, "summary.json"))
+  table1.run_fill_method("mean", baselines.mean_fill, source, out, "center", seed=3, num_images=4,
+                         progress=False)
+  assert os.path.getmtime(os.path.join(out, "summary.json")) == stamp  # cached, not redone
+
+
+def test_reproduce_end_to_end_with_tiny_models(tmp_path):
+  folder = str(tmp_path / "imgs")
+  write_images(folder, 10, size=(32, 32))
+  rule = ip.CropRule("none", 1.0, 32)
+  test = ip.FolderSource(folder, "range:000001:000004", rule)
+  train = ip.FolderSource(folder, "range:000005:000010", rule)
+  config = tiny.get_config()
+  config.search.iterations = 6
+  config.search.blend_maxiter = 50
+  g_vars, d_vars = models.init_variables(config.model, jax.random.PRNGKey(0))
+  ce_root = str(tmp_path / "ce")
+  _tiny_ce(train, os.path.join(ce_root, "celeba_center"))
+  run = table1.DatasetRun("celeba", test, train,
+                          ({"generator": g_vars, "discriminator": d_vars}, config),
+                          table1.load_ce_models(ce_root, "celeba"))
+  assert sorted(run.ce) == ["center"]  # no CE for the random mask: its cell stays empty
+  workdir, out = str(tmp_path / "work"), str(tmp_path / "out")
+  missing = {"svhn": "no SVHN here", "cars": "no cars here"}
+  rows = table1.reproduce([run], workdir, out, missing, mask_types=["center", "random"],
+                          num_images=4, batch_size=2, figure_images=3, ablation_images=2,
+                          log=lambda *_: None)
+  cells = {(r["mask_type"], r["method"]) for r in rows}
+  expected = {("center", m) for m in ("ce", "ours", "tv", "nn")} | {("random", m)
+                                                                    for m in ("ours", "tv", "nn")}
+  if baselines.telea_available():
+    expected |= {("center", "telea"), ("random", "telea")}
+  assert cells == expected
+  assert all(r["images"] == 4 for r in rows)
+  ours = next(r for r in rows if r["method"] == "ours" and r["mask_type"] == "center")
+  assert ours["paper_psnr"] == 19.4 and ours["iterations"] == 6
+
+  with open(os.path.join(out, "table1.csv"), newline="") as f:
+    csv_rows = list(csv.DictReader(f))
+  assert len(csv_rows) == len(rows)
+  text = open(os.path.join(out, "table1.md")).read()
+  assert "Not run: no SVHN here." in text and "Not run: no cars here." in text
+  assert "(21.3)" in text and "(19.4)" in text  # the paper's CelebA center, CE and ours
+  for name in ("fig8_celeba_center.png", "fig8_celeba_random.png", "fig4_prior.png",
+               "fig5_blending.png", "loss_curve.png", "ablations.json"):
+    assert os.path.getsize(os.path.join(out, name)) > 0, name
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  grid = Image.open(os.path.join(out, "fig8_celeba_center.png"))
+  # 3 rows of 2x-scaled 32 px tiles plus a title strip; real, input + 5 methods (or 4 w/o Telea).
+  assert grid.size[1] > 3 * 64 and grid.size[0] >= 6 * 64
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_entry_points_train_a_ce_and_build_the_table(tmp_path):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  from inpaint_jax import checkpoints  # pylint: disable=g-import-not-at-top
+  folder = str(tmp_path / "imgs")
+  write_images(folder, 6, size=(32, 32))
+  config = tiny.get_config()
+  g_vars, d_vars = models.init_variables(config.model, jax.random.PRNGKey(0))
+  model = str(tmp_path / "tiny.msgpack")
+  checkpoints.export_model(model, config, g_vars, d_vars, dtype=np.float32)
+  ce_dir = str(tmp_path / "ce" / "cars_half")
+  run = lambda args: subprocess.run([sys.executable] + args, capture_output=True, text=True,
+                                    cwd=REPO, timeout=600)
+  r = run(["experiments/train_context_encoder.py",
+           "--config=inpaint_jax/configs/context_encoder.py:cars,half", f"--workdir={ce_dir}",
+           f"--config.dataset.folder={folder}", "--config.dataset.train_split=all",
+           "--config.model.nf=8", "--config.model.ndf=8", "--config.model.image_size=32",
+           "--config.batch_size=2", "--config.num_steps=2", "--config.checkpoint_every=2",
+           "--config.progress_bar=false"])
+  assert r.returncode == 0, r.stderr[-2000:]
+  out = str(tmp_path / "out")
+  r = run(["experiments/reproduce_table1.py", f"--cars_folder={folder}",
+           f"--cars_checkpoint={model}", f"--ce_root={tmp_path / 'ce'}",
+           f"--workdir={tmp_path / 'work'}", f"--out={out}", "--num_images=2",
+           "--iterations=3", "--mask_types=half", "--methods=ce,ours,tv", "--batch_size=2"])
+  assert r.returncode == 0, r.stderr[-2000:]
+  text = open(os.path.join(out, "table1.md")).read()
+  assert "## Stanford Cars (2 test images per cell)" in text
+  assert "Not run: no --celeba_folder or --celeba_tfds given." in text
+  assert "(12.6)" in text  # the paper's CE on Cars, half
+  with open(os.path.join(out, "table1.csv"), newline="") as f:
+    methods = sorted(r["method"] for r in csv.DictReader(f))
+  assert methods == ["ce", "ours", "tv"]
