@@ -5,7 +5,14 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test benchmark clean
+.PHONY: demo test benchmark table1 clean
+
+# Table 1 on CPU-sized settings (see README): where the two image folders live.
+CELEBA ?= ../shared/data/celeba_align
+CARS ?= ../shared/data/cars_bbox
+CE_NF ?= 32
+CE_STEPS ?= 800
+TABLE_IMAGES ?= 100
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +33,20 @@ test: $(VENV)/.test
 benchmark: $(VENV)/.base
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) experiments/benchmark.py --batches=64,256 --impls=subpixel
+
+table1: $(VENV)/.base
+	$(PY) -m pip install -q -e '.[baselines]'
+	for ds in celeba cars; do \
+	  if [ $$ds = celeba ]; then folder=$(CELEBA); else folder=$(CARS); fi; \
+	  for m in center pattern random half; do \
+	    $(PY) experiments/train_context_encoder.py \
+	      --config inpaint_jax/configs/context_encoder.py:$$ds,$$m --workdir runs/table1/ce/$${ds}_$$m \
+	      --config.dataset.folder=$$folder --config.model.nf=$(CE_NF) --config.model.ndf=$(CE_NF) \
+	      --config.num_steps=$(CE_STEPS) || exit 1; \
+	  done; \
+	done
+	$(PY) experiments/reproduce_table1.py --celeba_folder $(CELEBA) --cars_folder $(CARS) \
+	  --ce_root runs/table1/ce --workdir runs/table1 --out results/table1 --num_images $(TABLE_IMAGES)
 
 clean:
 	rm -rf $(VENV) demo_out

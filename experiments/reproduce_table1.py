@@ -34,14 +34,14 @@ _BATCH = flags.DEFINE_integer("batch_size", 50, "Images per search batch (all de
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of masks and starting points.")
 _METHODS = flags.DEFINE_list("methods", list(table1.METHODS), "Methods to run.")
 _MASKS = flags.DEFINE_list("mask_types", list(masks.MASK_TYPES), "Mask types to run.")
-_NO_NN = flags.DEFINE_bool("nearest_neighbour", True, "Load the train splits for NN retrieval.")
+_NN = flags.DEFINE_bool("nearest_neighbour", True, "Load the train splits for NN retrieval.")
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   common = dict(ce_root=_CE_ROOT.value, iterations=_ITERS.value, restarts=_RESTARTS.value,
-                with_train=_NO_NN.value and "nn" in _METHODS.value)
+                with_train=_NN.value and "nn" in _METHODS.value)
   runs, missing = [], {}
   for name, folder, tfds_on, tfds_name, ckpt in (
       ("celeba", _CELEBA_FOLDER.value, _CELEBA_TFDS.value, "celeb_a", _CELEBA_CKPT.value),

@@ -84,7 +84,7 @@ def loss_curve_plot(curves: dict[str, np.ndarray], stride: int, ylabel: str = "l
 
 def search_ablations(images: np.ndarray, masks: np.ndarray, params: dict,
                      config: ml_collections.ConfigDict, out_dir: str, seed: int = 0,
-                     strong_prior: float = 0.1, curve_points: int = 150,
+                     strong_prior: float = 1.0, curve_points: int = 150,
                      dataset: str = "") -> dict:
   """Fig. 4 (the prior loss: lambda = 0, the config's, `strong_prior`), Fig. 5 (G(z) pasted
   vs. Poisson-blended) and the loss curves of the search.
@@ -107,7 +107,7 @@ def search_ablations(images: np.ndarray, masks: np.ndarray, params: dict,
   shown_input = u8(evaluation.masked_input(images, masks))
   pasted = np.where(masks[..., None] > 0, images, paper.generated)
   fig4 = labelled_grid([("real", u8(images)), ("input", shown_input)]
-                       + [(f"λ={w:g}", u8(runs[w].blended)) for w in weights])
+                       + [(f"prior {w:g}", u8(runs[w].blended)) for w in weights])
   fig5 = labelled_grid([("real", u8(images)), ("input", shown_input),
                         ("G(z) pasted", u8(pasted)), ("blended", u8(paper.blended))])
   os.makedirs(out_dir, exist_ok=True)
