@@ -4,7 +4,8 @@ Layout of a table workdir (every cell resumable, every file written atomically):
   <dataset>/ours/<mask>/     `split_inpainting.run_split` output (results.csv, summary.json, PNGs)
   <dataset>/<method>/<mask>/ the same files for ce, tv, nn and telea
 The table is built from the summary files alone, so cells computed on other machines
-(e.g. the full splits on a GPU) can be copied in and the table rebuilt.
+(e.g. the full splits on a GPU) can be copied in and the table rebuilt. A finished cell is
+never recomputed: delete its folder after retraining a model.
 """
 
 from __future__ import annotations
@@ -291,6 +292,10 @@ def reproduce(runs: Sequence[DatasetRun], workdir: str, out_dir: str, missing: d
   fig5_blending.png and loss_curve.png on `ablation_images` images with the centre mask.
   """
   from inpaint_jax import figures  # pylint: disable=g-import-not-at-top
+  unknown = sorted(set(methods) - set(METHODS)) + sorted(set(mask_types) - set(masks_lib.MASK_TYPES))
+  if unknown:
+    raise ValueError(f"unknown method or mask type {unknown}: methods are {METHODS}, mask "
+                     f"types {masks_lib.MASK_TYPES}")
   start = time.perf_counter()
   run_cells(runs, workdir, mask_types, methods, num_images, seed, batch_size, log)
   iterations = sorted({r.dcgan[1].search.iterations for r in runs if r.dcgan})

@@ -40,11 +40,6 @@ class CETrainState(flax.struct.PyTreeNode):
   d_opt_state: Any
 
 
-def make_optimizers(config: ml_collections.ConfigDict):
-  tx = lambda: optax.adam(config.learning_rate, b1=config.beta1, b2=config.beta2)
-  return tx(), tx()
-
-
 def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array,
                        fill_colour: np.ndarray) -> CETrainState:
   encoder, discriminator = ce.build_models(config.model)
@@ -53,7 +48,7 @@ def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array,
   e_rng, d_rng = jax.random.split(rng)
   e_vars = encoder.init(e_rng, x, train=False)
   d_vars = discriminator.init(d_rng, x, train=False)
-  e_tx, d_tx = make_optimizers(config)
+  e_tx, d_tx = dcgan_train.make_optimizers(config)
   return CETrainState(
       step=jnp.zeros((), jnp.int32), fill_colour=jnp.asarray(fill_colour, jnp.float32),
       e_params=e_vars["params"], e_batch_stats=e_vars["batch_stats"],
@@ -101,7 +96,7 @@ def train_step(state: CETrainState, batch: dict[str, jax.Array], *, encoder, dis
 
 def make_train_step(config: ml_collections.ConfigDict):
   encoder, discriminator = ce.build_models(config.model)
-  e_tx, d_tx = make_optimizers(config)
+  e_tx, d_tx = dcgan_train.make_optimizers(config)
   return jax.jit(functools.partial(train_step, encoder=encoder, discriminator=discriminator,
                                    e_tx=e_tx, d_tx=d_tx,
                                    adversarial_weight=config.adversarial_weight),

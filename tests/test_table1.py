@@ -132,3 +132,8 @@ def test_entry_points_train_a_ce_and_build_the_table(tmp_path):
   with open(os.path.join(out, "table1.csv"), newline="") as f:
     methods = sorted(r["method"] for r in csv.DictReader(f))
   assert methods == ["ce", "ours", "tv"]
+
+
+def test_reproduce_rejects_unknown_methods(tmp_path):
+  with pytest.raises(ValueError, match=r"unknown method or mask type \['poisson'\]"):
+    table1.reproduce([], str(tmp_path), str(tmp_path), {}, methods=["ours", "poisson"])
