@@ -17,6 +17,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+import inpaint_jax
 from inpaint_jax import images as image_io
 from inpaint_jax.configs import default as default_config
 
@@ -176,7 +177,6 @@ def with_overrides(config: ml_collections.ConfigDict, iterations: int | None = N
   return config
 
 
-ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 BUNDLED_MODELS = {"celeba": "celeba_dcgan.msgpack", "cars": "cars_dcgan.msgpack"}
 
 
@@ -184,4 +184,4 @@ def bundled_model_path(dataset: str) -> str:
   """Path of the model file shipped for `dataset` ('celeba' or 'cars')."""
   if dataset not in BUNDLED_MODELS:
     raise ValueError(f"no bundled model for {dataset!r}; bundled: {sorted(BUNDLED_MODELS)}")
-  return os.path.join(ASSETS, BUNDLED_MODELS[dataset])
+  return os.path.join(inpaint_jax.ASSETS, BUNDLED_MODELS[dataset])

@@ -22,11 +22,11 @@ from absl import flags
 import numpy as np
 from PIL import Image
 
+from inpaint_jax import ASSETS
 from inpaint_jax import images as image_io
 from inpaint_jax import input_pipeline
 from inpaint_jax import masks as masks_lib
 
-ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 SHIPPED_MODEL = os.path.join(ASSETS, "celeba_dcgan.msgpack")
 DEMO_FACES = os.path.join(ASSETS, "faces")
 

@@ -214,7 +214,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     logging.info("resumed from step %d in %s", restored, workdir)
   train_step_fn = make_train_step(config)
   writer = MetricWriter(workdir)
-  sample_dir = os.path.join(workdir, "samples")
 
   last_time, last_step = time.perf_counter(), start
   batches = input_pipeline.training_batches(source, config.batch_size, config.seed, start,
@@ -234,12 +233,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         bar.set_postfix(d=f"{metrics['d_loss']:.3f}", g=f"{metrics['g_loss']:.3f}")
         if not all(np.isfinite(v) for v in metrics.values()):
           raise FloatingPointError(f"non-finite training metrics at step {done}: {metrics}")
-      if done % config.sample_every == 0 or done == config.num_steps:
-        picture = sample_grid(config, state)
-        image_io.save_png(os.path.join(sample_dir, f"step_{done:07d}.png"), picture)
-        writer.image(done, "samples", picture)
-      checkpoints.save(manager, done, state, force=done == config.num_steps)
+      save_samples_and_checkpoint(done, state, config, workdir, writer, manager,
+                                  lambda: sample_grid(config, state))
   manager.wait_until_finished()
   manager.close()
   writer.close()
   return state
+
+
+def save_samples_and_checkpoint(done: int, state: Any, config: ml_collections.ConfigDict,
+                                workdir: str, writer: MetricWriter, manager, picture) -> None:
+  """After step `done`: the `picture()` sample grid every `config.sample_every` steps (and
+  at the end) to samples/ and TensorBoard, and a checkpoint when the manager's interval says."""
+  last = done == config.num_steps
+  if done % config.sample_every == 0 or last:
+    image = picture()
+    image_io.save_png(os.path.join(workdir, "samples", f"step_{done:07d}.png"), image)
+    writer.image(done, "samples", image)
+  checkpoints.save(manager, done, state, force=last)

@@ -170,11 +170,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         bar.set_postfix(l2=f"{metrics['l2_hole']:.4f}")
         if not all(np.isfinite(v) for v in metrics.values()):
           raise FloatingPointError(f"non-finite CE metrics at step {done}: {metrics}")
-      if done % config.sample_every == 0 or done == config.num_steps:
-        picture = sample_picture(config, state, source)
-        image_io.save_png(os.path.join(workdir, "samples", f"step_{done:07d}.png"), picture)
-        writer.image(done, "samples", picture)
-      checkpoints.save(manager, done, state, force=done == config.num_steps)
+      dcgan_train.save_samples_and_checkpoint(done, state, config, workdir, writer, manager,
+                                              lambda: sample_picture(config, state, source))
   manager.wait_until_finished()
   manager.close()
   writer.close()
