@@ -32,7 +32,7 @@ test: $(VENV)/.test
 
 benchmark: $(VENV)/.base
 	$(PY) -m pip install -q -e '.[bench]'
-	$(PY) experiments/benchmark.py --batches=64,256 --impls=subpixel
+	$(PY) benchmarks/run.py --batches=64,256 --impls=subpixel
 
 table1: $(VENV)/.base
 	$(PY) -m pip install -q -e '.[baselines]'

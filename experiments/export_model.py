@@ -8,7 +8,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from inpaint_jax import checkpoints
+from inpaint_jax.train import checkpoints
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")

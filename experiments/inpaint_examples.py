@@ -4,17 +4,19 @@
       --folder ../shared/data/celeba_align --split range:008001:009000 --num_images 8 \
       --out results/examples_celeba
 
-Rows of the grid: original, masked input, G(ẑ), blended; one block per mask type.
+Rows of the grid: original, masked input, G(ẑ), blended; one block per mask type. Each
+mask type's cell (results.csv, summary.json, PNGs) is under --out/<mask type>/.
 """
 
 from absl import app
 from absl import flags
-import numpy as np
 
-from inpaint_jax import checkpoints
-from inpaint_jax import evaluation
-from inpaint_jax import input_pipeline
-from inpaint_jax import masks
+from inpaint_jax.configs import presets
+from inpaint_jax.data import masks
+from inpaint_jax.data import sources
+from inpaint_jax.evaluation import examples
+from inpaint_jax.evaluation import runner
+from inpaint_jax.train import checkpoints
 
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Training workdir or exported model file.")
 _FOLDER = flags.DEFINE_string("folder", None, "Image folder (default: the checkpoint's dataset).")
@@ -30,16 +32,15 @@ flags.mark_flag_as_required("checkpoint")
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   config, g_vars, d_vars = checkpoints.load_model(_CHECKPOINT.value)
-  config = checkpoints.with_overrides(config, _ITERS.value, _RESTARTS.value, _FOLDER.value)
-  split = _SPLIT.value or config.dataset.test_split
-  source = input_pipeline.make_source(config.dataset, split, config.model.image_size)
-  indices, images = next(input_pipeline.eval_batches(source, _NUM.value, stop=_NUM.value))
-  ids = [source.ids()[i] for i in indices]
-  evaluation.run_examples(np.asarray(images), {"generator": g_vars, "discriminator": d_vars},
-                          config, _OUT.value, _MASKS.value, _SEED.value,
-                          picture_images=_PICTURE.value, ids=ids)
+  config = presets.with_overrides(config, _ITERS.value, _RESTARTS.value, _FOLDER.value)
+  source = sources.make_source(config.dataset, _SPLIT.value or config.dataset.test_split,
+                               config.model.image_size)
+  method = runner.ours({"generator": g_vars, "discriminator": d_vars}, config, _SEED.value)
+  examples.run_examples(source, method, _OUT.value, _MASKS.value, _SEED.value,
+                        num_images=_NUM.value, picture_images=_PICTURE.value)
 
 
 if __name__ == "__main__":

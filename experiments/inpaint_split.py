@@ -3,19 +3,21 @@
   python experiments/inpaint_split.py --checkpoint runs/celeba --mask_type center \
       --folder ../shared/data/celeba_align --split range:008001:009000 --out results/celeba_center
 
-Shards each batch over all local devices; with --coordinator_address, --num_processes and
---process_id it first calls jax.distributed.initialize and the hosts split the batches.
-Killed and started again with the same --out, it resumes where it stopped.
+Shards each batch over all local devices. On several hosts, start the same command on
+each with --coordinator_address, --num_processes and --process_id: the hosts share the
+batches and the last one to finish writes results.csv. Killed and started again with the
+same --out and settings, it resumes where it stopped; other settings are refused.
 """
 
 from absl import app
 from absl import flags
 import jax
 
-from inpaint_jax import checkpoints
-from inpaint_jax import input_pipeline
-from inpaint_jax import masks
-from inpaint_jax import split_inpainting
+from inpaint_jax.configs import presets
+from inpaint_jax.data import masks
+from inpaint_jax.data import sources
+from inpaint_jax.evaluation import runner
+from inpaint_jax.train import checkpoints
 
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Training workdir or model file.")
 _MASK_TYPE = flags.DEFINE_enum("mask_type", "center", list(masks.MASK_TYPES), "Mask type.")
@@ -28,7 +30,7 @@ _ITERS = flags.DEFINE_integer("iterations", None, "Search iterations (default 15
 _RESTARTS = flags.DEFINE_integer("restarts", None, "Random restarts per image.")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Images per batch (all devices together).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of masks and starting points.")
-_NO_IMAGES = flags.DEFINE_bool("write_images", True, "Write the four PNGs per image.")
+_WRITE_IMAGES = flags.DEFINE_bool("write_images", True, "Write the PNGs of every image.")
 _COORD = flags.DEFINE_string("coordinator_address", None, "jax.distributed coordinator host:port.")
 _NPROC = flags.DEFINE_integer("num_processes", 1, "Number of hosts.")
 _PID = flags.DEFINE_integer("process_id", 0, "This host's index.")
@@ -36,18 +38,19 @@ flags.mark_flags_as_required(["checkpoint", "out"])
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if _COORD.value:
     jax.distributed.initialize(_COORD.value, _NPROC.value, _PID.value)
   config, g_vars, d_vars = checkpoints.load_model(_CHECKPOINT.value)
-  config = checkpoints.with_overrides(config, _ITERS.value, _RESTARTS.value, _FOLDER.value,
-                                      _TFDS.value)
-  source = input_pipeline.make_source(config.dataset, _SPLIT.value or config.dataset.test_split,
-                                      config.model.image_size)
-  summary = split_inpainting.run_split(
-      source, {"generator": g_vars, "discriminator": d_vars}, config, _OUT.value, _MASK_TYPE.value,
-      _SEED.value, _BATCH.value, _NUM.value, _NO_IMAGES.value, jax.process_index(),
-      jax.process_count())
+  config = presets.with_overrides(config, _ITERS.value, _RESTARTS.value, _FOLDER.value,
+                                  _TFDS.value)
+  source = sources.make_source(config.dataset, _SPLIT.value or config.dataset.test_split,
+                               config.model.image_size)
+  method = runner.ours({"generator": g_vars, "discriminator": d_vars}, config, _SEED.value)
+  summary = runner.run_cell(source, method, _OUT.value, _MASK_TYPE.value, seed=_SEED.value,
+                            batch_size=_BATCH.value, num_images=_NUM.value,
+                            write_images=_WRITE_IMAGES.value)
   print(summary)
 
 

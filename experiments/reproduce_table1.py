@@ -13,9 +13,9 @@ whole test splits. Writes table1.md, table1.csv and the figures to --out.
 from absl import app
 from absl import flags
 
-from inpaint_jax import masks
-from inpaint_jax import table1
-from inpaint_jax.checkpoints import bundled_model_path
+from inpaint_jax.configs import presets
+from inpaint_jax.data import masks
+from inpaint_jax.evaluation import table1
 
 _CELEBA_FOLDER = flags.DEFINE_string("celeba_folder", None, "Aligned CelebA image folder.")
 _CELEBA_TFDS = flags.DEFINE_bool("celeba_tfds", False, "CelebA from TFDS celeb_a instead.")
@@ -47,8 +47,8 @@ def main(argv):
       ("celeba", _CELEBA_FOLDER.value, _CELEBA_TFDS.value, "celeb_a", _CELEBA_CKPT.value),
       ("cars", _CARS_FOLDER.value, _CARS_TFDS.value, "cars196", _CARS_CKPT.value)):
     if folder or tfds_on:
-      runs.append(table1.build_run(name, ckpt or bundled_model_path(name), folder,
-                                   tfds_name if tfds_on else None, **common))
+      runs.append(table1.build_run(name, ckpt or presets.bundled_model_path(name), folder=folder,
+                                   tfds_name=tfds_name if tfds_on else None, **common))
     else:
       missing[name] = f"no --{name}_folder or --{name}_tfds given"
   if _SVHN_CKPT.value:
@@ -58,8 +58,9 @@ def main(argv):
                        "and an SVHN DCGAN (--svhn_checkpoint); neither exists on this machine")
   if not runs:
     raise app.UsageError("no dataset given: pass --celeba_folder, --cars_folder, ...")
-  table1.reproduce(runs, _WORKDIR.value, _OUT.value, missing, _MASKS.value, _METHODS.value,
-                   _NUM.value or None, _SEED.value, _BATCH.value)
+  table1.reproduce(runs, _WORKDIR.value, _OUT.value, missing, mask_types=_MASKS.value,
+                   methods=_METHODS.value, num_images=_NUM.value or None, seed=_SEED.value,
+                   batch_size=_BATCH.value)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-from inpaint_jax import train
+from inpaint_jax.train import dcgan
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file.",
                                           lock_config=True)
@@ -21,7 +21,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  dcgan.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 
 if __name__ == "__main__":

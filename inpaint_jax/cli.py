@@ -23,11 +23,16 @@ import numpy as np
 from PIL import Image
 
 from inpaint_jax import ASSETS
-from inpaint_jax import images as image_io
-from inpaint_jax import input_pipeline
-from inpaint_jax import masks as masks_lib
+from inpaint_jax.configs import presets
+from inpaint_jax.core import inpaint as inpaint_lib
+from inpaint_jax.data import images as images_lib
+from inpaint_jax.data import masks as masks_lib
+from inpaint_jax.data import sources
+from inpaint_jax.evaluation import examples
+from inpaint_jax.evaluation import runner
+from inpaint_jax.train import checkpoints
 
-SHIPPED_MODEL = os.path.join(ASSETS, "celeba_dcgan.msgpack")
+SHIPPED_MODEL = presets.bundled_model_path("celeba")
 DEMO_FACES = os.path.join(ASSETS, "faces")
 
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None,
@@ -66,24 +71,19 @@ class Photo:
 
 def read_photo(path: str, size: int) -> Photo:
   """Reads any image, converts to RGB, centre-crops a square and resizes it to `size`."""
-  if not os.path.isfile(path):
-    raise UserError(f"image file does not exist: {path}")
   try:
-    with Image.open(path) as im:
-      original = np.asarray(im.convert("RGB"))
-  except Exception as e:  # pylint: disable=broad-except
-    raise UserError(f"{path} is not a readable image ({type(e).__name__})") from e
+    original = images_lib.read_image(path)
+  except (FileNotFoundError, ValueError) as e:
+    raise UserError(str(e)) from e
   h, w = original.shape[:2]
-  side = min(h, w)
-  left, top = (w - side) // 2, (h - side) // 2
-  box = (left, top, left + side, top + side)
-  crop = Image.fromarray(original).crop(box).resize((size, size), Image.Resampling.BICUBIC)
-  return Photo(path, original, box, input_pipeline.to_float(np.asarray(crop)))
+  model_input = sources.preprocess(original, sources.CropRule("center", 1.0, size))
+  return Photo(path, original, sources.center_box(w, h), images_lib.to_float(model_input))
 
 
 def photo_mask(photo: Photo, size: int, mask_path: str | None, mask_type: str | None,
                seed: int) -> tuple[np.ndarray, np.ndarray]:
-  """(model-size mask [S, S], photo-size mask [H, W]); 1 = known."""
+  """(model-size mask [S, S], photo-size mask [H, W]); 1 = known. A generated mask depends
+  on (seed, the photo's pixel hash), as everywhere else."""
   h, w = photo.original.shape[:2]
   if mask_path:
     try:
@@ -102,7 +102,8 @@ def photo_mask(photo: Photo, size: int, mask_path: str | None, mask_type: str | 
     square = Image.fromarray((full * 255).astype(np.uint8)).crop(photo.box)
     small = np.asarray(square.resize((size, size), Image.Resampling.NEAREST)) > 127
     return small.astype(np.float32), full
-  small = masks_lib.make_mask(mask_type, size, seed)
+  pixel_hash = images_lib.pixel_hashes(photo.model_input[None])[0]
+  small = masks_lib.make_mask(mask_type, size, masks_lib.mask_seed(seed, pixel_hash))
   full = np.ones((h, w), np.float32)
   left, top, right, bottom = photo.box
   big = Image.fromarray((small * 255).astype(np.uint8)).resize((right - left, bottom - top),
@@ -114,7 +115,7 @@ def photo_mask(photo: Photo, size: int, mask_path: str | None, mask_type: str | 
 def paste_back(photo: Photo, filled: np.ndarray, full_mask: np.ndarray) -> np.ndarray:
   """The photo at full resolution with missing pixels taken from the scaled-up result."""
   left, top, right, bottom = photo.box
-  up = Image.fromarray(input_pipeline.to_uint8(filled)).resize((right - left, bottom - top),
+  up = Image.fromarray(images_lib.to_uint8(filled)).resize((right - left, bottom - top),
                                                                Image.Resampling.BICUBIC)
   out = photo.original.copy()
   region = out[top:bottom, left:right]
@@ -127,7 +128,6 @@ def paste_back(photo: Photo, filled: np.ndarray, full_mask: np.ndarray) -> np.nd
 
 
 def _load(checkpoint: str | None):
-  from inpaint_jax import checkpoints  # pylint: disable=g-import-not-at-top
   path = checkpoint or SHIPPED_MODEL
   try:
     config, g_vars, d_vars = checkpoints.load_model(path)
@@ -154,15 +154,14 @@ def _check_writable(folder: str) -> None:
     raise UserError(f"output folder is not writable: {folder}")
 
 
-def _check_finite(result, what: str) -> None:
-  if not (np.isfinite(result.blended).all() and np.isfinite(result.losses["total"]).all()):
+def _check_finite(finite: bool, what: str) -> None:
+  if not finite:
     raise UserError(f"the search produced NaN or infinite values for {what}; the checkpoint "
                     "may be corrupt or the learning rate too high")
 
 
 def demo(out_dir: str) -> None:
   """Inpaints the bundled test faces with the shipped model under all four mask types."""
-  from inpaint_jax import evaluation  # pylint: disable=g-import-not-at-top
   _check_writable(out_dir)
   if _ITERATIONS.value is None:
     flags.FLAGS.iterations = DEMO_ITERATIONS
@@ -171,18 +170,21 @@ def demo(out_dir: str) -> None:
   config, params = _load(_CHECKPOINT.value)
   size = config.model.image_size
   names = sorted(n for n in os.listdir(DEMO_FACES) if n.endswith(".png"))
-  faces = np.stack([read_photo(os.path.join(DEMO_FACES, n), size).model_input for n in names])
+  faces = np.stack([images_lib.to_uint8(read_photo(os.path.join(DEMO_FACES, n), size).model_input)
+                    for n in names])
   print(f"demo: {len(faces)} CelebA test faces (not in the training split), model "
         f"{os.path.basename(_CHECKPOINT.value or SHIPPED_MODEL)}")
-  results = evaluation.run_examples(faces, params, config, out_dir, seed=_SEED.value)
-  for r in results:
-    _check_finite(r.result, f"mask type {r.mask_type}")
+  summaries = examples.run_examples(sources.ArraySource(faces, names),
+                                    runner.ours(params, config, _SEED.value), out_dir,
+                                    seed=_SEED.value)
+  for s in summaries:
+    _check_finite(np.isfinite([s["mean_total_loss"], s["mean_psnr_whole"]]).all(),
+                  f"mask type {s['mask_type']}")
   print(f"picture rows: original | masked | G(z) | blended; open {os.path.join(out_dir, 'grid.png')}")
 
 
 def inpaint_photos() -> None:
   """Inpaints --image into --out, or every photo of --input_dir into --output_dir."""
-  from inpaint_jax import inpainting  # pylint: disable=g-import-not-at-top
   if bool(_IMAGE.value) == bool(_INPUT_DIR.value):
     raise UserError("give exactly one of --image or --input_dir")
   if bool(_MASK.value) == bool(_MASK_TYPE.value):
@@ -198,7 +200,7 @@ def inpaint_photos() -> None:
     if not os.path.isdir(_INPUT_DIR.value):
       raise UserError(f"input folder does not exist: {_INPUT_DIR.value}")
     names = sorted(n for n in os.listdir(_INPUT_DIR.value)
-                   if n.lower().endswith(input_pipeline.IMAGE_EXTENSIONS))
+                   if n.lower().endswith(sources.IMAGE_EXTENSIONS))
     if not names:
       raise UserError(f"input folder {_INPUT_DIR.value} holds no JPEG/PNG files")
     jobs = [(os.path.join(_INPUT_DIR.value, n),
@@ -209,10 +211,9 @@ def inpaint_photos() -> None:
   size = config.model.image_size
 
   photos, small_masks, full_masks = [], [], []
-  for i, (path, _) in enumerate(jobs):
+  for path, _ in jobs:
     photo = read_photo(path, size)
-    small, full = photo_mask(photo, size, _MASK.value, _MASK_TYPE.value,
-                             masks_lib.mask_seed(_SEED.value, i))
+    small, full = photo_mask(photo, size, _MASK.value, _MASK_TYPE.value, _SEED.value)
     h, w = photo.original.shape[:2]
     note = "" if (h, w) == (size, size) else f" (centre-cropped {min(h, w)}px square, resized to {size}x{size})"
     if small.min() == 1.0:
@@ -226,17 +227,18 @@ def inpaint_photos() -> None:
     full_masks.append(full)
 
   print(f"searching z: {config.search.iterations} iterations, {config.search.restarts} restart(s)")
-  result = inpainting.inpaint(np.stack([p.model_input for p in photos]), np.stack(small_masks),
-                              params, config, _SEED.value)
-  _check_finite(result, ", ".join(p for p, _ in jobs[:3]))
+  result = inpaint_lib.inpaint(np.stack([p.model_input for p in photos]), np.stack(small_masks),
+                               params, config, _SEED.value)
+  _check_finite(np.isfinite(result.blended).all() and np.isfinite(result.losses["total"]).all(),
+                ", ".join(p for p, _ in jobs[:3]))
   outputs = []
   for k, (photo, (_, out_path)) in enumerate(zip(photos, jobs)):
     if _PASTE_BACK.value:
       outputs.append((out_path, paste_back(photo, result.blended[k], full_masks[k])))
     else:
-      outputs.append((out_path, input_pipeline.to_uint8(result.blended[k])))
+      outputs.append((out_path, images_lib.to_uint8(result.blended[k])))
   for out_path, image in outputs:  # only once everything succeeded
-    image_io.save_png(out_path, image)
+    images_lib.save_png(out_path, image)
     print(f"wrote {out_path}")
 
 

@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from inpaint_jax import baselines
-from inpaint_jax import metrics
+from inpaint_jax.evaluation import baselines
+from inpaint_jax.evaluation import metrics
 
 
 def _smooth_images(n=3, size=16):

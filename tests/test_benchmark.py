@@ -9,10 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from inpaint_jax import benchmark
-from inpaint_jax import models
+from inpaint_jax.models import dcgan as models
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+import lib as benchmark  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def test_scipy_reference_blend_agrees_with_the_jax_blend():
@@ -20,10 +21,11 @@ def test_scipy_reference_blend_agrees_with_the_jax_blend():
   assert err < 1e-4 and row.per_s > 0
 
 
+@pytest.mark.slow
 def test_benchmark_entry_point_writes_table_and_json(tmp_path):
   out = tmp_path / "bench.json"
   proc = subprocess.run(
-      [sys.executable, os.path.join(REPO, "experiments", "benchmark.py"), "--batches=2",
+      [sys.executable, os.path.join(REPO, "benchmarks", "run.py"), "--batches=2",
        "--kernels=4", "--ngfs=8", "--iterations=2", "--train_batch=4", "--blend_batch=2",
        "--torch=false", f"--out={out}"], capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
@@ -37,10 +39,9 @@ def test_benchmark_entry_point_writes_table_and_json(tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch peer not installed")
 def test_torch_peer_computes_the_same_model_and_search():
-  sys.path.insert(0, os.path.join(REPO, "experiments"))
   import torch  # pylint: disable=g-import-not-at-top
   import torch_peer  # pylint: disable=g-import-not-at-top
-  from inpaint_jax import losses, search  # pylint: disable=g-import-not-at-top
+  from inpaint_jax.core import losses, search  # pylint: disable=g-import-not-at-top
   from inpaint_jax.configs import default  # pylint: disable=g-import-not-at-top
   cfg = benchmark.model_config(8, 4)
   g_vars, d_vars = models.init_variables(cfg, jax.random.PRNGKey(0))
@@ -66,7 +67,7 @@ def test_torch_peer_computes_the_same_model_and_search():
   m = np.ones((3, 64, 64), np.float32)
   m[:, 16:48, 16:48] = 0
   z0 = jnp.asarray(z)[:, None]
-  ours = search.search(g_vars, d_vars, y, m, None, cfg, scfg, z0=z0)
+  ours = search.search(g_vars, d_vars, y, m, z0, cfg, scfg)
   w = np.stack([np.asarray(losses.context_weights(jnp.asarray(mm))) for mm in m])
   theirs = torch_peer.search(tg, td, torch.from_numpy(y.transpose(0, 3, 1, 2).copy()),
                              torch.from_numpy(w), torch.from_numpy(z), 10).numpy()

@@ -3,7 +3,7 @@ import numpy as np
 import scipy.sparse
 import scipy.sparse.linalg
 
-from inpaint_jax import blend
+from inpaint_jax.core import blend
 
 
 def _direct_solve(y, g, m):

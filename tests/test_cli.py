@@ -1,5 +1,6 @@
 """The command line, run as a user runs it: a subprocess, checked by exit status and files."""
 
+import json
 import os
 import subprocess
 import sys
@@ -9,9 +10,11 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from inpaint_jax import checkpoints
-from inpaint_jax import models
 from inpaint_jax.configs import tiny
+from inpaint_jax.models import dcgan as models
+from inpaint_jax.train import checkpoints
+
+pytestmark = pytest.mark.slow  # every test runs the command line as a subprocess
 
 
 def _cli():
@@ -65,6 +68,19 @@ def test_inpaint_one_photo_and_paste_back(model_file, photo, tmp_path):
   # Outside the centred 50x50 square and its central hole, the photo is untouched.
   np.testing.assert_array_equal(pasted[:, :10], original[:, :10])
   np.testing.assert_array_equal(pasted[:5], original[:5])
+
+
+def test_demo_writes_one_cell_per_mask_type_and_a_grid(model_file, tmp_path):
+  out = tmp_path / "demo"
+  code, stdout, stderr = run("demo", "--checkpoint", model_file, "--out", str(out),
+                             "--iterations", "2", "--restarts", "1")
+  assert code == 0, stderr[-2000:]
+  for mask_type in ("center", "pattern", "random", "half"):
+    assert f"  {mask_type}" in stdout and "PSNR hole" in stdout
+    summary = json.loads((out / mask_type / "summary.json").read_text())
+    assert summary["images"] == 8 and summary["settings"]["iterations"] == 2
+  # 8 faces, 4 to a row of quads, 4 mask types: 8 rows of 16 tiles of 32 px, scaled 2x.
+  assert Image.open(out / "grid.png").size == (2 * (16 * 34 + 2), 2 * (8 * 34 + 2))
 
 
 def test_folder_in_folder_out(model_file, tmp_path):

@@ -6,9 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from inpaint_jax import context_encoder as ce
-from inpaint_jax import train_context_encoder as ce_train
 from inpaint_jax.configs import context_encoder as ce_config
+from inpaint_jax.models import context_encoder as ce
+from inpaint_jax.train import context_encoder as ce_train
 
 
 def test_channelwise_dense_is_one_dense_layer_per_channel():
@@ -35,7 +35,7 @@ def test_prefill_composite_and_reconstruction_loss_by_hand():
   np.testing.assert_array_equal(filled[0, 1, 1], np.asarray(images)[0, 1, 1])
   predicted = images + 0.5
   # 3 missing pixels x 3 channels, every squared error 0.25.
-  assert float(ce.reconstruction_loss(predicted, images, masks)) == pytest.approx(0.25)
+  assert float(ce_train.reconstruction_loss(predicted, images, masks)) == pytest.approx(0.25)
   both = np.asarray(ce.composite(images, predicted, masks))
   np.testing.assert_array_equal(both[1, 1], np.asarray(images)[1, 1])
   np.testing.assert_array_equal(both[1, 0], np.asarray(predicted)[1, 0])
@@ -80,8 +80,8 @@ def test_training_on_mock_data_learns_resumes_and_loads(tmp_path):
   pytest.importorskip("tensorflow")
   config = _tiny_config()
   with tfds.testing.mock_data(num_examples=8):
-    from inpaint_jax import input_pipeline  # pylint: disable=g-import-not-at-top
-    source = input_pipeline.make_source(config.dataset, "train", 32)
+    from inpaint_jax.data import sources  # pylint: disable=g-import-not-at-top
+    source = sources.make_source(config.dataset, "train", 32)
     images = np.stack([source[i] for i in range(len(source))])
   colour = ce_train.mean_colour(source, 8)
   np.testing.assert_allclose(colour, (images.astype(np.float64) / 127.5 - 1).mean(axis=(0, 1, 2)),
@@ -93,14 +93,14 @@ def test_training_on_mock_data_learns_resumes_and_loads(tmp_path):
   half.num_steps = 3
   ce_train.train_and_evaluate(half, str(tmp_path / "b"), source=source)
   resumed = ce_train.train_and_evaluate(config, str(tmp_path / "b"), source=source)
-  for a, b in zip(jax.tree.leaves(straight.e_params), jax.tree.leaves(resumed.e_params)):
+  for a, b in zip(jax.tree.leaves(straight.e), jax.tree.leaves(resumed.e)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   assert (tmp_path / "a" / "samples" / "step_0000006.png").exists()
 
   loaded_config, variables, fill_colour = ce_train.load(str(tmp_path / "a"))
   assert loaded_config.mask_type == "center" and loaded_config.model.nf == 8
   np.testing.assert_allclose(fill_colour, colour, atol=1e-6)
-  x = input_pipeline.to_float(images[:4])
+  x = images[:4].astype(np.float32) / 127.5 - 1.0
   m = np.ones((4, 32, 32), np.float32)
   m[:, 8:24, 8:24] = 0
   out = np.asarray(ce.fill(variables, x, m, fill_colour, loaded_config.model))
@@ -108,17 +108,17 @@ def test_training_on_mock_data_learns_resumes_and_loads(tmp_path):
 
   # The masked l2 goes down when the same batch is trained on repeatedly.
   state = ce_train.create_train_state(config, jax.random.PRNGKey(0), colour)
-  step = ce_train.make_train_step(config)
+  step = jax.jit(ce_train.make_train_step(config))
   batch = {"image": jnp.asarray(x), "mask": jnp.asarray(m)}
   losses = []
   for _ in range(15):
-    state, metrics = step(state, batch)
+    state, metrics = step(state, batch, jax.random.PRNGKey(0))
     losses.append(float(metrics["l2_hole"]))
   assert losses[-1] < 0.5 * losses[0], losses
 
 
 def test_load_rejects_a_dcgan_workdir(tmp_path):
-  from inpaint_jax import checkpoints  # pylint: disable=g-import-not-at-top
+  from inpaint_jax.train import checkpoints  # pylint: disable=g-import-not-at-top
   from inpaint_jax.configs import tiny  # pylint: disable=g-import-not-at-top
   checkpoints.save_config(str(tmp_path), tiny.get_config())
   with pytest.raises(ValueError, match="not a Context Encoder workdir"):

@@ -4,31 +4,38 @@ import jax
 import numpy as np
 from PIL import Image
 
-from inpaint_jax import checkpoints
-from inpaint_jax import evaluation
-from inpaint_jax import models
 from inpaint_jax.configs import tiny
+from inpaint_jax.data import sources
+from inpaint_jax.evaluation import examples
+from inpaint_jax.evaluation import runner
+from inpaint_jax.models import dcgan as models
+from inpaint_jax.train import checkpoints
 
 
-def test_run_examples_writes_grid_and_summary(tmp_path):
+def test_run_examples_writes_grid_and_one_cell_per_mask_type(tmp_path):
   config = tiny.get_config()
   config.search.iterations = 5
   g_vars, d_vars = models.init_variables(config.model, jax.random.PRNGKey(0))
-  images = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+  pixels = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+  source = sources.ArraySource(pixels, ["a.png", "b.png"])
+  method = runner.ours({"generator": g_vars, "discriminator": d_vars}, config)
   lines = []
-  results = evaluation.run_examples(images, {"generator": g_vars, "discriminator": d_vars}, config,
-                                    str(tmp_path), log=lines.append)
-  assert [r.mask_type for r in results] == ["center", "pattern", "random", "half"]
+  summaries = examples.run_examples(source, method, str(tmp_path), log=lines.append)
+  assert [s["mask_type"] for s in summaries] == ["center", "pattern", "random", "half"]
   assert any("PSNR hole" in l and "center" in l for l in lines)
   grid = np.asarray(Image.open(tmp_path / "grid.png"))
   # One row of (original, masked, G, blended) per mask type: 2 images side by side.
   assert grid.shape == (2 * (4 * 34 + 2), 2 * (8 * 34 + 2), 3)
-  summary = json.loads((tmp_path / "summary.json").read_text())
-  assert summary["iterations"] == 5 and len(summary["per_mask_type"]) == 4
-  for r in results:
-    known = np.broadcast_to(r.masks[..., None] > 0, images.shape)
-    assert np.array_equal(r.result.blended[known], images[known])
-    assert np.isfinite(r.psnr_hole).all()
+  for s in summaries:
+    cell = tmp_path / s["mask_type"]
+    assert json.loads((cell / "summary.json").read_text()) == s
+    assert s["settings"]["iterations"] == 5 and s["images"] == 2
+    assert np.isfinite(s["mean_psnr_hole"])
+    # Known pixels are the input's, bit for bit, in the written result.
+    filled = np.asarray(Image.open(runner.image_path(str(cell), "b.png", s["mask_type"], "filled")))
+    masked = np.asarray(Image.open(runner.image_path(str(cell), "b.png", s["mask_type"], "masked")))
+    known = masked != 128  # the hole is painted mid-grey
+    assert np.array_equal(filled[known.all(-1)], pixels[1][known.all(-1)])
 
 
 def test_exported_model_round_trip_and_old_configs_load(tmp_path):

@@ -2,10 +2,10 @@ import jax
 import numpy as np
 import pytest
 
-from inpaint_jax import inpainting
-from inpaint_jax import masks
-from inpaint_jax import models
 from inpaint_jax.configs import tiny
+from inpaint_jax.core import inpaint as inpainting
+from inpaint_jax.data import masks
+from inpaint_jax.models import dcgan as models
 
 
 @pytest.fixture(scope="module")

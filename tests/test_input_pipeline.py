@@ -7,7 +7,7 @@ from PIL import Image
 import pytest
 
 from conftest import write_images
-from inpaint_jax import input_pipeline as ip
+from inpaint_jax.data import sources as ip
 
 
 def test_center_crop_fraction_frames_half_and_full_size_alike(tmp_path):

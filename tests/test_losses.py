@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from inpaint_jax import losses
+from inpaint_jax.core import losses
 
 
 def test_context_loss_hand_case():

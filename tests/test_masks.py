@@ -2,7 +2,8 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from inpaint_jax import masks
+from inpaint_jax.core import losses
+from inpaint_jax.data import masks
 
 
 def _weights_by_loop(mask, window):
@@ -28,14 +29,14 @@ def _weights_by_loop(mask, window):
 def test_importance_weights_match_a_pixel_loop(seed, window):
   rng = np.random.default_rng(seed)
   mask = (rng.random((12, 16)) > 0.4).astype(np.float32)
-  got = np.asarray(masks.importance_weights(mask, window))
+  got = np.asarray(losses.importance_weights(mask, window))
   np.testing.assert_allclose(got, _weights_by_loop(mask, window), atol=1e-6)
 
 
 def test_importance_weights_hand_case():
   mask = np.ones((9, 9), np.float32)
   mask[4, 4] = 0
-  w = np.asarray(masks.importance_weights(mask, 7))
+  w = np.asarray(losses.importance_weights(mask, 7))
   assert w[4, 4] == 0  # a missing pixel weighs nothing
   np.testing.assert_allclose(w[4, 5], 1 / 49)  # interior: one missing in a full 7x7 window
   # (1,1): its window spans rows and columns -2..4, of which 0..4 exist: 25 pixels.
@@ -45,7 +46,7 @@ def test_importance_weights_hand_case():
 @pytest.mark.parametrize("kind,band", [("center", (0.25, 0.25)), ("pattern", (0.20, 0.30)),
                                        ("random", (0.76, 0.84)), ("half", (0.5, 0.5))])
 def test_missing_fraction_per_type_over_100_seeds(kind, band):
-  m = masks.make_masks(kind, 64, seed=0, indices=range(100))
+  m = masks.make_masks(kind, 64, seed=0, ids=range(100))
   missing = 1.0 - m.mean(axis=(1, 2))
   assert m.shape == (100, 64, 64) and set(np.unique(m)) <= {0.0, 1.0}
   assert band[0] - 1e-9 <= missing.min() and missing.max() <= band[1] + 1e-9

@@ -2,7 +2,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from inpaint_jax import metrics
+from inpaint_jax.evaluation import metrics
 
 skimage_metrics = pytest.importorskip("skimage.metrics")
 

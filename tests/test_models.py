@@ -4,7 +4,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from inpaint_jax import models
+from inpaint_jax.models import dcgan as models
+from inpaint_jax.models import layers
 
 
 def _config(k, ngf=64, ndf=64, image_size=64, z_dim=100):
@@ -88,14 +89,14 @@ def test_subpixel_convs_equal_the_dilated_reference(k):
   x = jnp.asarray(rng.normal(size=(2, 8, 6, 5)), jnp.float32)
   w = jnp.asarray(rng.normal(size=(k, k, 5, 7)), jnp.float32)
   ref_t = jax.lax.conv_transpose(x, w, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  np.testing.assert_allclose(models.conv_transpose_2x(x, w), ref_t, atol=1e-4, rtol=1e-5)
+  np.testing.assert_allclose(layers.conv_transpose_2x(x, w), ref_t, atol=1e-4, rtol=1e-5)
   ref_c = jax.lax.conv_general_dilated(x, w, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  np.testing.assert_allclose(models.conv_2x(x, w), ref_c, atol=1e-4, rtol=1e-5)
+  np.testing.assert_allclose(layers.conv_2x(x, w), ref_c, atol=1e-4, rtol=1e-5)
   # Gradients (the latent search differentiates through both) agree as well.
-  for fast, ref in ((models.conv_transpose_2x,
+  for fast, ref in ((layers.conv_transpose_2x,
                      lambda a, b: jax.lax.conv_transpose(a, b, (2, 2), "SAME",
                                                          dimension_numbers=("NHWC", "HWIO", "NHWC"))),
-                    (models.conv_2x,
+                    (layers.conv_2x,
                      lambda a, b: jax.lax.conv_general_dilated(a, b, (2, 2), "SAME",
                                                                dimension_numbers=("NHWC", "HWIO", "NHWC")))):
     g_fast = jax.grad(lambda a, b: jnp.sum(jnp.sin(fast(a, b))), argnums=(0, 1))(x, w)

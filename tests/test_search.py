@@ -4,12 +4,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from inpaint_jax import losses
-from inpaint_jax import masks
-from inpaint_jax import metrics
-from inpaint_jax import models
-from inpaint_jax import search
 from inpaint_jax.configs import tiny
+from inpaint_jax.core import losses
+from inpaint_jax.core import search
+from inpaint_jax.data import masks
+from inpaint_jax.evaluation import metrics
+from inpaint_jax.models import dcgan as models
+from inpaint_jax.models import layers
 
 
 def _setup(iterations=15, restarts=2, **search_overrides):
@@ -21,7 +22,7 @@ def _setup(iterations=15, restarts=2, **search_overrides):
   g_vars, d_vars = models.init_variables(config.model, jax.random.PRNGKey(0))
   # A freshly initialised G is almost constant (std ~1e-3); scaling its last layer gives
   # images with real structure (std ~0.3) so that recovering them means something.
-  last = f"deconv{models.num_resolution_steps(config.model.image_size) - 1}"
+  last = f"deconv{layers.num_resolution_steps(config.model.image_size) - 1}"
   g_vars = jax.tree.map(lambda a: a, g_vars)
   g_vars["params"][last]["kernel"] = g_vars["params"][last]["kernel"] * 5000.0
   return config, g_vars, d_vars
@@ -33,8 +34,8 @@ def test_vmap_over_restarts_and_images_equals_a_loop_of_single_searches():
   rng = np.random.default_rng(0)
   images = rng.uniform(-1, 1, (b, 32, 32, 3)).astype(np.float32)
   mask = masks.make_masks("pattern", 32, 0, range(b))
-  z0 = search.initial_z(jax.random.PRNGKey(3), b, r, zd)
-  batched = search.search(g_vars, d_vars, images, mask, None, config.model, config.search, z0=z0)
+  z0 = search.initial_z(jax.random.split(jax.random.PRNGKey(3), b), r, zd)
+  batched = search.search(g_vars, d_vars, images, mask, z0, config.model, config.search)
 
   g, d = models.build_models(config.model)
   one = jax.jit(functools.partial(search.search_one, generator=g, discriminator=d,
@@ -58,8 +59,8 @@ def test_z_is_clipped_and_the_loss_goes_down():
   z_far = 3.0 * jnp.sign(jax.random.normal(jax.random.PRNGKey(9), (2, config.model.z_dim)))
   images = np.asarray(g.apply(g_vars, z_far))
   mask = masks.make_masks("center", 32, 0, range(2))
-  res = search.search(g_vars, d_vars, images, mask, jax.random.PRNGKey(0), config.model,
-                      config.search)
+  z0 = search.initial_z(jax.random.split(jax.random.PRNGKey(0), 2), 3, config.model.z_dim)
+  res = search.search(g_vars, d_vars, images, mask, z0, config.model, config.search)
   z = np.asarray(res.z)
   assert np.abs(z).max() <= 1.0
   assert (np.abs(z) == 1.0).mean() > 0.2  # many coordinates rest on the box: clipping acts
@@ -75,7 +76,8 @@ def test_recovers_a_generated_image_far_better_than_a_mean_fill():
   y = np.asarray(g.apply(g_vars, z_true))
   assert y.std() > 0.2
   mask = masks.make_masks("center", 32, 0, range(4))
-  res = search.search(g_vars, d_vars, y, mask, jax.random.PRNGKey(1), config.model, config.search)
+  z0 = search.initial_z(jax.random.split(jax.random.PRNGKey(1), 4), 2, config.model.z_dim)
+  res = search.search(g_vars, d_vars, y, mask, z0, config.model, config.search)
   hole = 1.0 - mask
   known = mask[..., None]
   mean_colour = (y * known).sum(axis=(1, 2), keepdims=True) / known.sum(axis=(1, 2), keepdims=True)
@@ -91,10 +93,10 @@ def test_images_do_not_influence_each_other():
   rng = np.random.default_rng(2)
   images = rng.uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
   mask = masks.make_masks("half", 32, 0, range(4))
-  z0 = search.initial_z(jax.random.PRNGKey(0), 4, 1, config.model.z_dim)
-  full = search.search(g_vars, d_vars, images, mask, None, config.model, config.search, z0=z0)
-  alone = search.search(g_vars, d_vars, images[1:2], mask[1:2], None, config.model, config.search,
-                        z0=z0[1:2])
+  z0 = search.initial_z(jax.random.split(jax.random.PRNGKey(0), 4), 1, config.model.z_dim)
+  full = search.search(g_vars, d_vars, images, mask, z0, config.model, config.search)
+  alone = search.search(g_vars, d_vars, images[1:2], mask[1:2], z0[1:2], config.model,
+                        config.search)
   np.testing.assert_allclose(full.generated[1], alone.generated[0], atol=1e-5)
 
 
@@ -103,14 +105,14 @@ def test_chunked_unrolled_calls_equal_one_rolled_scan():
   rng = np.random.default_rng(3)
   images = rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
   mask = masks.make_masks("random", 32, 0, range(2))
-  z0 = search.initial_z(jax.random.PRNGKey(4), 2, 2, config.model.z_dim)
+  z0 = search.initial_z(jax.random.split(jax.random.PRNGKey(4), 2), 2, config.model.z_dim)
   results = {}
   calls = {}
   for n in (0, 4):  # one scan of 11; chunks of 4, 4, 3 unrolled steps
     config.search.steps_per_call = n
     calls[n] = []
-    results[n] = search.search(g_vars, d_vars, images, mask, None, config.model, config.search,
-                               z0=z0, progress=calls[n].append)
+    results[n] = search.search(g_vars, d_vars, images, mask, z0, config.model, config.search,
+                               progress=calls[n].append)
   assert calls == {0: [11], 4: [4, 4, 3]}
   for a, b in zip(jax.tree.leaves(results[0]), jax.tree.leaves(results[4])):
     np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 from conftest import write_images
-from inpaint_jax import baselines
-from inpaint_jax import input_pipeline as ip
-from inpaint_jax import masks as masks_lib
-from inpaint_jax import metrics
-from inpaint_jax import models
-from inpaint_jax import table1
-from inpaint_jax import train_context_encoder as ce_train
 from inpaint_jax.configs import context_encoder as ce_config
 from inpaint_jax.configs import tiny
+from inpaint_jax.data import masks as masks_lib
+from inpaint_jax.data import sources as ip
+from inpaint_jax.evaluation import baselines
+from inpaint_jax.evaluation import runner
+from inpaint_jax.evaluation import table1
+from inpaint_jax.models import dcgan as models
+from inpaint_jax.train import context_encoder as ce_train
 
 
 def _tiny_ce(source, workdir):
@@ -33,21 +33,30 @@ def test_fill_method_cell_scores_every_image_and_is_cached(tmp_path):
   write_images(folder, 5, size=(32, 32))
   source = ip.FolderSource(folder, "all", ip.CropRule("none", 1.0, 32))
   out = str(tmp_path / "cell")
-  s = table1.run_fill_method("mean", baselines.mean_fill, source, out, "center", seed=3,
-                             num_images=4, batch_size=3, progress=False)
+  method = runner.one_shot("mean", baselines.mean_fill)
+  s = runner.run_cell(source, method, out, "random", seed=3, num_images=4, batch_size=3,
+                      progress=False)
   with open(os.path.join(out, "results.csv"), newline="") as f:
     rows = list(csv.DictReader(f))
   assert [r["id"] for r in rows] == ["000001.jpg", "000002.jpg", "000003.jpg", "000004.jpg"]
-  x = ip.to_float(source[2])[None]
-  m = masks_lib.make_mask("center", 32, masks_lib.mask_seed(3, 2))[None]
-  want = float(metrics.psnr(baselines.mean_fill(x, m), x, 1 - m)[0])
-  assert float(rows[2]["psnr_hole"]) == pytest.approx(want, abs=1e-4)
-  assert s["images"] == 4
-  assert os.path.isfile(os.path.join(out, "images", "000004_center_mean.png"))
+  # Image 2's mask, drawn independently from its pixels and the seed, and its PSNR by hand.
+  x = source[2].astype(np.float32)[None] / 127.5 - 1.0
+  pixel_hash = int(np.frombuffer(__import__("hashlib").sha256(source[2].tobytes()).digest()[:4],
+                                 "<u4")[0]) & 0x7FFFFFFF
+  assert int(rows[2]["pixel_hash"]) == pixel_hash
+  m = masks_lib.make_mask("random", 32, masks_lib.mask_seed(3, pixel_hash))[None]
+  filled = baselines.mean_fill(x, m)
+  mse = ((filled - x) ** 2 * 127.5 ** 2)[(1 - m).astype(bool)].mean()
+  assert float(rows[2]["psnr_hole"]) == pytest.approx(10 * np.log10(255 ** 2 / mse), abs=1e-3)
+  assert s["images"] == 4 and s["method"] == "mean"
+  assert os.path.isfile(os.path.join(out, "images", "000004_random_filled.png"))
   stamp = os.path.getmtime(os.path.join(out, "summary.json"))
-  table1.run_fill_method("mean", baselines.mean_fill, source, out, "center", seed=3, num_images=4,
-                         progress=False)
+  runner.run_cell(source, method, out, "random", seed=3, num_images=4, batch_size=3,
+                  progress=False)
   assert os.path.getmtime(os.path.join(out, "summary.json")) == stamp  # cached, not redone
+  with pytest.raises(ValueError, match="other settings .*seed 3 there, 4 now"):
+    runner.run_cell(source, method, out, "random", seed=4, num_images=4, batch_size=3,
+                    progress=False)
 
 
 def test_reproduce_end_to_end_with_tiny_models(tmp_path):
@@ -99,10 +108,11 @@ def test_reproduce_end_to_end_with_tiny_models(tmp_path):
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow
 def test_entry_points_train_a_ce_and_build_the_table(tmp_path):
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
-  from inpaint_jax import checkpoints  # pylint: disable=g-import-not-at-top
+  from inpaint_jax.train import checkpoints  # pylint: disable=g-import-not-at-top
   folder = str(tmp_path / "imgs")
   write_images(folder, 6, size=(32, 32))
   config = tiny.get_config()

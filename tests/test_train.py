@@ -6,12 +6,14 @@ import time
 
 import jax
 import numpy as np
+import pytest
 
 from conftest import write_images
-from inpaint_jax import checkpoints
-from inpaint_jax import input_pipeline as ip
-from inpaint_jax import train
 from inpaint_jax.configs import tiny
+from inpaint_jax.data import sources as ip
+from inpaint_jax.train import checkpoints
+from inpaint_jax.train import dcgan as train
+from inpaint_jax.train import loop
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,15 +31,17 @@ def test_a_few_steps_change_parameters_and_stay_finite(image_folder):
   config = _config(image_folder)
   state = train.create_train_state(config, jax.random.PRNGKey(0))
   before = jax.device_get(state)
-  step = train.make_train_step(config)
+  step = jax.jit(train.make_train_step(config))
   src = ip.make_source(config.dataset, "all", config.model.image_size)
   for s in range(3):
-    state, metrics = step(state, ip.training_batch(src, 8, 0, s), train.step_rng(0, s))
+    state, metrics = step(state, {"image": ip.training_batch(src, 8, 0, s)}, loop.step_rng(0, s))
     assert all(np.isfinite(float(v)) for v in metrics.values())
   assert int(state.step) == 3
-  for name in ("g_params", "d_params", "g_batch_stats", "d_batch_stats"):
-    changed = jax.tree.map(lambda a, b: not np.allclose(a, b),
-                           getattr(before, name), jax.device_get(getattr(state, name)))
+  for name in ("g.params", "d.params", "g.batch_stats", "d.batch_stats"):
+    net, field = name.split(".")
+    get = lambda s: getattr(getattr(s, net), field)
+    changed = jax.tree.map(lambda a, b: not np.allclose(a, b), get(before),
+                           jax.device_get(get(state)))
     assert all(jax.tree.leaves(changed)), name
   assert 0.0 < float(metrics["d_real"]) < 1.0 and 0.0 < float(metrics["d_fake"]) < 1.0
 
@@ -63,6 +67,7 @@ def _run_entry_point(folder, workdir, num_steps):
   return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+@pytest.mark.slow
 def test_killed_and_resumed_run_matches_an_uninterrupted_run(tmp_path):
   folder = str(tmp_path / "imgs")
   write_images(folder, 40)

@@ -6,15 +6,11 @@ Needs `pip install -e '.[tfds]'` and the Stanford Cars files TFDS asks for. 8,14
 """
 
 from inpaint_jax.configs import default
+from inpaint_jax.configs import presets
 
 
 def get_config():
-  config = default.get_config()
-  config.dataset.source = "tfds"
-  config.dataset.name = "cars196"
-  config.dataset.train_split = "train"
-  config.dataset.test_split = "test"
-  config.dataset.in_memory = False
+  config = presets.apply_dataset(default.get_config(), "cars196")
   config.num_steps = 20_000
   config.checkpoint_every = 2000
   config.sample_every = 2000

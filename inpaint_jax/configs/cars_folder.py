@@ -8,13 +8,9 @@ Train split: files 00001-06644; test split: 06645-07644. Box crops are resized t
 """
 
 from inpaint_jax.configs import default
+from inpaint_jax.configs import presets
 
 
 def get_config():
-  config = default.get_config()
-  config.dataset.source = "folder"
-  config.dataset.folder = "../shared/data/cars_bbox"
-  config.dataset.train_split = "range:00001:06644"
-  config.dataset.test_split = "range:06645:07644"
-  config.dataset.crop = "none"
+  config = presets.apply_dataset(default.get_config(), "cars")
   return config

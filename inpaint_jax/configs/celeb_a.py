@@ -8,15 +8,11 @@ About 25 epochs (80k steps at batch 64), Radford's schedule.
 """
 
 from inpaint_jax.configs import default
+from inpaint_jax.configs import presets
 
 
 def get_config():
-  config = default.get_config()
-  config.dataset.source = "tfds"
-  config.dataset.name = "celeb_a"
-  config.dataset.train_split = "train"
-  config.dataset.test_split = "test"
-  config.dataset.in_memory = False
+  config = presets.apply_dataset(default.get_config(), "celeb_a")
   config.num_steps = 80_000
   config.checkpoint_every = 2000
   config.sample_every = 2000

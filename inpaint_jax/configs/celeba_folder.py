@@ -9,14 +9,9 @@ paper-size model runs at about 0.3 steps/s (see BUILD_NOTES.md); 10k steps give 
 """
 
 from inpaint_jax.configs import default
+from inpaint_jax.configs import presets
 
 
 def get_config():
-  config = default.get_config()
-  config.dataset.source = "folder"
-  config.dataset.folder = "../shared/data/celeba_align"
-  config.dataset.train_split = "range:000001:008000"
-  config.dataset.test_split = "range:008001:009000"
-  config.dataset.crop = "center"
-  config.dataset.crop_fraction = 108 / 178
+  config = presets.apply_dataset(default.get_config(), "celeba")
   return config

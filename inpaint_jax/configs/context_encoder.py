@@ -3,8 +3,8 @@
   python experiments/train_context_encoder.py \
       --config inpaint_jax/configs/context_encoder.py:celeba,center --workdir runs/ce_celeba_center
 
-The argument is `<dataset>,<mask type>`: dataset `celeba` (../shared/data/celeba_align),
-`cars` (../shared/data/cars_bbox) or a TFDS name (`celeb_a`, `svhn_cropped`, `cars196`);
+The argument is `<dataset>,<mask type>`: a preset of `presets.DATASETS` (`celeba`, `cars`
+folders, or the TFDS builders `celeb_a`, `svhn_cropped`, `cars196`);
 mask type one of center, pattern, random, half. The CE is trained on that mask type's
 masks only, as Yeh et al. did for a fair comparison. nf = 64 is Pathak et al.'s width and
 wants a GPU; `--config.model.nf=32 --config.model.ndf=32 --config.num_steps=800` takes
@@ -15,13 +15,7 @@ images with centre masks (the paper's CE: 21.3 dB; BUILD_NOTES.md).
 import ml_collections
 
 from inpaint_jax.configs import default
-
-_FOLDERS = {
-    "celeba": ("../shared/data/celeba_align", "range:000001:008000", "range:008001:009000",
-               "center", 108 / 178),
-    "cars": ("../shared/data/cars_bbox", "range:00001:06644", "range:06645:07644", "none", None),
-}
-_TFDS = {"celeb_a": "center", "svhn_cropped": "none", "cars196": "bbox"}
+from inpaint_jax.configs import presets
 
 
 def get_config(arg: str = "celeba,center") -> ml_collections.ConfigDict:
@@ -41,21 +35,7 @@ def get_config(arg: str = "celeba,center") -> ml_collections.ConfigDict:
   config.model.conv_impl = "subpixel"
 
   config.dataset = base.dataset
-  if dataset in _FOLDERS:
-    folder, train, test, crop, fraction = _FOLDERS[dataset]
-    config.dataset.source = "folder"
-    config.dataset.folder = folder
-    config.dataset.train_split, config.dataset.test_split = train, test
-    config.dataset.crop = crop
-    config.dataset.crop_fraction = fraction
-  elif dataset in _TFDS:
-    config.dataset.source = "tfds"
-    config.dataset.name = dataset
-    config.dataset.train_split, config.dataset.test_split = "train", "test"
-    config.dataset.crop = _TFDS[dataset]
-  else:
-    raise ValueError(f"unknown dataset {dataset!r}: use celeba, cars or one of {sorted(_TFDS)}")
-  config.dataset.name = config.dataset.name or dataset
+  presets.apply_dataset(config, dataset)
   config.fill_colour_images = 2000  # training images averaged for the hole's pre-fill colour
 
   config.batch_size = 64

@@ -6,15 +6,11 @@ Needs `pip install -e '.[tfds]'`; TFDS downloads SVHN (about 200 MB). 73,257 tra
 """
 
 from inpaint_jax.configs import default
+from inpaint_jax.configs import presets
 
 
 def get_config():
-  config = default.get_config()
-  config.dataset.source = "tfds"
-  config.dataset.name = "svhn_cropped"
-  config.dataset.train_split = "train"
-  config.dataset.test_split = "test"
-  config.dataset.in_memory = False
+  config = presets.apply_dataset(default.get_config(), "svhn_cropped")
   config.num_steps = 30_000
   config.checkpoint_every = 2000
   config.sample_every = 2000

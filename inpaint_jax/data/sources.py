@@ -19,13 +19,15 @@ import dataclasses
 import os
 import queue
 import threading
-from typing import Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from absl import logging
 import ml_collections
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
+
+from inpaint_jax.data import images as images_lib
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -53,6 +55,13 @@ class CropRule:
       raise ValueError(f"crop fraction must be in (0, 1], got {self.fraction}")
 
 
+def center_box(width: int, height: int, fraction: float = 1.0) -> tuple[int, int, int, int]:
+  """(left, top, right, bottom) of the centred square whose side is `fraction` of the shorter side."""
+  side = max(1, int(round(fraction * min(width, height))))
+  left, top = (width - side) // 2, (height - side) // 2
+  return left, top, left + side, top + side
+
+
 def preprocess(image: Image.Image | np.ndarray, rule: CropRule,
                bbox: Sequence[float] | None = None) -> np.ndarray:
   """Crop by `rule` and resize: any PIL image or uint8 array -> uint8 [size, size, 3].
@@ -68,9 +77,7 @@ def preprocess(image: Image.Image | np.ndarray, rule: CropRule,
     image = image.convert("RGB")
   w, h = image.size
   if rule.kind == "center":
-    side = max(1, int(round(rule.fraction * min(w, h))))
-    left, top = (w - side) // 2, (h - side) // 2
-    image = image.crop((left, top, left + side, top + side))
+    image = image.crop(center_box(w, h, rule.fraction))
   elif rule.kind == "bbox":
     if bbox is None:
       raise ValueError("crop kind 'bbox' needs a bounding box")
@@ -82,16 +89,6 @@ def preprocess(image: Image.Image | np.ndarray, rule: CropRule,
   if image.size != (rule.size, rule.size):
     image = image.resize((rule.size, rule.size), Image.Resampling.BICUBIC)
   return np.asarray(image, dtype=np.uint8)
-
-
-def to_float(images: np.ndarray) -> np.ndarray:
-  """uint8 [..., 3] in [0, 255] -> float32 in [-1, 1]."""
-  return images.astype(np.float32) / 127.5 - 1.0
-
-
-def to_uint8(images) -> np.ndarray:
-  """float in [-1, 1] -> uint8 in [0, 255] (rounded, clipped)."""
-  return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 # ----------------------------------------------------------------------------- folder
@@ -190,6 +187,9 @@ class FolderSource:
   def ids(self) -> list[str]:
     return list(self.names)
 
+  def describe(self) -> str:
+    return f"folder {os.path.abspath(self.folder)} split {self.split} crop {self.rule}"
+
 
 def _check_header(path: str) -> None:
   with Image.open(path) as im:
@@ -203,6 +203,30 @@ def _catching(fn):
     except Exception as e:  # pylint: disable=broad-except
       return e
   return wrapped
+
+
+class ArraySource:
+  """Images already in memory as a source: uint8 [N, S, S, 3] and one name per image."""
+
+  def __init__(self, images: np.ndarray, names: Sequence[str]):
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+      raise ValueError(f"ArraySource wants uint8 [N, S, S, 3], got {images.dtype} {images.shape}")
+    if len(names) != len(images):
+      raise ValueError(f"{len(names)} names for {len(images)} images")
+    self._images, self.names = images, list(names)
+
+  def __len__(self) -> int:
+    return len(self._images)
+
+  def __getitem__(self, index: int) -> np.ndarray:
+    return self._images[index]
+
+  def ids(self) -> list[str]:
+    return list(self.names)
+
+  def describe(self) -> str:
+    return f"{len(self)} images in memory"
 
 
 # ----------------------------------------------------------------------------- tfds
@@ -238,6 +262,9 @@ class TfdsSource:
 
   def ids(self) -> list[str]:
     return [f"{self.name}-{self.split}-{i:06d}" for i in range(len(self))]
+
+  def describe(self) -> str:
+    return f"tfds {self.name} split {self.split} crop {self.rule}"
 
 
 # ----------------------------------------------------------------------------- factory
@@ -276,12 +303,18 @@ def training_batch(source, batch_size: int, seed: int, step: int, flip: bool = T
   if flip:
     flips = np.random.default_rng([seed, step, 1]).random(batch_size) < 0.5
     images = np.where(flips[:, None, None, None], images[:, :, ::-1], images)
-  return to_float(images)
+  return images_lib.to_float(images)
 
 
 def training_batches(source, batch_size: int, seed: int, start_step: int, num_steps: int,
-                     flip: bool = True, prefetch: int = 2) -> Iterator[tuple[int, np.ndarray]]:
-  """Yields `(step, batch)` for steps [start_step, num_steps), decoded in a background thread."""
+                     flip: bool = True, prefetch: int = 2,
+                     transform: Callable[[int, np.ndarray], Any] | None = None
+                     ) -> Iterator[tuple[int, Any]]:
+  """Yields `(step, batch)` for steps [start_step, num_steps), made in a background thread.
+
+  The batch is `training_batch(...)`, or `transform(step, that batch)` if given (e.g. a
+  dict that adds the step's masks).
+  """
   q: queue.Queue = queue.Queue(maxsize=prefetch)
   stop = threading.Event()
 
@@ -290,7 +323,8 @@ def training_batches(source, batch_size: int, seed: int, start_step: int, num_st
       for step in range(start_step, num_steps):
         if stop.is_set():
           return
-        q.put((step, training_batch(source, batch_size, seed, step, flip)))
+        batch = training_batch(source, batch_size, seed, step, flip)
+        q.put((step, batch if transform is None else transform(step, batch)))
     except Exception as e:  # pylint: disable=broad-except
       q.put(e)
     q.put(None)
@@ -317,4 +351,4 @@ def eval_batches(source, batch_size: int, start: int = 0,
   stop = len(source) if stop is None else min(stop, len(source))
   for lo in range(start, stop, batch_size):
     idx = np.arange(lo, min(lo + batch_size, stop))
-    yield idx, to_float(np.stack([source[int(i)] for i in idx]))
+    yield idx, images_lib.to_float(np.stack([source[int(i)] for i in idx]))

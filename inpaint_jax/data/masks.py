@@ -11,17 +11,14 @@ and `from_png`, a user's mask file.
 
 from __future__ import annotations
 
-import os
-
-import jax
-import jax.numpy as jnp
-from jax import lax
 import numpy as np
 from PIL import Image
 
+from inpaint_jax.data import images as images_lib
+
 MASK_TYPES = ("center", "pattern", "random", "half")
 
-# The Context Encoder's pattern masks (Pathak et al. 2016, NOTES.md).
+# The Context Encoder's pattern masks (Pathak et al. 2016).
 PATTERN_THRESHOLD = 0.25
 PATTERN_MISSING_BAND = (0.20, 0.30)
 # One noise cell per ~16 output pixels gives blobs the size of the CE's examples.
@@ -88,14 +85,15 @@ def make_mask(kind: str, size: int, seed: int) -> np.ndarray:
   raise ValueError(f"unknown mask type {kind!r}; choose one of {MASK_TYPES}")
 
 
-def mask_seed(seed: int, index: int) -> int:
-  """The seed of image `index`'s mask in a run seeded with `seed` (independent streams)."""
-  return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+def mask_seed(seed: int, image_id: int) -> int:
+  """The seed of the mask of image `image_id` (a non-negative int, see `data.images.pixel_hashes`)
+  in a run seeded with `seed`: independent streams for every (seed, id)."""
+  return int(np.random.SeedSequence([seed, int(image_id)]).generate_state(1)[0])
 
 
-def make_masks(kind: str, size: int, seed: int, indices) -> np.ndarray:
-  """Masks of a batch of images, float32 [N, size, size]; image i's mask depends on (seed, i)."""
-  return np.stack([make_mask(kind, size, mask_seed(seed, int(i))) for i in indices])
+def make_masks(kind: str, size: int, seed: int, ids) -> np.ndarray:
+  """Masks of a batch of images, float32 [N, size, size]; each depends on (seed, its id) only."""
+  return np.stack([make_mask(kind, size, mask_seed(seed, i)) for i in ids])
 
 
 def from_png(path: str, size: int | None = None) -> np.ndarray:
@@ -105,28 +103,7 @@ def from_png(path: str, size: int | None = None) -> np.ndarray:
   ignored); a pixel is known where that value is non-zero and missing where it is 0
   (black = hole). If `size` is given the mask must be `size` x `size`.
   """
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"mask file does not exist: {path}")
-  try:
-    with Image.open(path) as im:
-      gray = np.asarray(im.convert("L"))
-  except Exception as e:  # pylint: disable=broad-except
-    raise ValueError(f"mask file {path} is not a readable image: {e}") from e
+  gray = images_lib.read_image(path, "L")
   if size is not None and gray.shape != (size, size):
     raise ValueError(f"mask {path} is {gray.shape[1]}x{gray.shape[0]}, expected {size}x{size}")
   return (gray != 0).astype(np.float32)
-
-
-# Eq. 3
-def importance_weights(mask: jax.Array, window: int = 7) -> jax.Array:
-  """W_i = (missing pixels in the window around i) / (pixels in that window) if i is known, else 0.
-
-  mask: [H, W] with 1 = known. At the border the window is cut to the image: it counts,
-  and divides by, only the pixels that exist, so W_i is always a fraction of real pixels.
-  Returns [H, W] in [0, 1].
-  """
-  mask = jnp.asarray(mask, jnp.float32)
-  box = lambda a: lax.reduce_window(a, 0.0, lax.add, (window, window), (1, 1), "SAME")
-  missing = box(1.0 - mask)
-  count = box(jnp.ones_like(mask))
-  return jnp.where(mask > 0, missing / count, 0.0)

@@ -1,4 +1,4 @@
-"""The losses of the latent search (Yeh et al. Sec. 3.2), per image.
+"""The losses of the latent search (Yeh et al. Sec. 3.2), per image: Eq. 3, 5 and 6.
 
 Defaults are the paper's; the alternatives exist for ablations:
   context: 'l1' (Eq. 5) or 'l2';  prior: 'log1m' (Eq. 6) or 'neglogd' (-log D, used by
@@ -8,17 +8,31 @@ Defaults are the paper's; the alternatives exist for ablations:
 from __future__ import annotations
 
 import jax
+from jax import lax
 import jax.numpy as jnp
 
-from inpaint_jax import masks as masks_lib
-
 PRIOR_WEIGHT = 0.003  # lambda, Sec. 3.4
+
+
+# Eq. 3
+def importance_weights(mask: jax.Array, window: int = 7) -> jax.Array:
+  """W_i = (missing pixels in the window around i) / (pixels in that window) if i is known, else 0.
+
+  mask: [H, W] with 1 = known. At the border the window is cut to the image: it counts,
+  and divides by, only the pixels that exist, so W_i is always a fraction of real pixels.
+  Returns [H, W] in [0, 1].
+  """
+  mask = jnp.asarray(mask, jnp.float32)
+  box = lambda a: lax.reduce_window(a, 0.0, lax.add, (window, window), (1, 1), "SAME")
+  missing = box(1.0 - mask)
+  count = box(jnp.ones_like(mask))
+  return jnp.where(mask > 0, missing / count, 0.0)
 
 
 def context_weights(mask: jax.Array, weighting: str = "eq3", window: int = 7) -> jax.Array:
   """W for one mask [H, W] (1 = known): Eq. 3's importance weights or plain M."""
   if weighting == "eq3":
-    return masks_lib.importance_weights(mask, window)
+    return importance_weights(mask, window)
   if weighting == "uniform":
     return jnp.asarray(mask, jnp.float32)
   raise ValueError(f"unknown weighting {weighting!r}: 'eq3' or 'uniform'")

@@ -12,18 +12,17 @@ import ml_collections
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from inpaint_jax import evaluation
-from inpaint_jax import images as image_io
-from inpaint_jax import inpainting
-from inpaint_jax import input_pipeline
-from inpaint_jax import metrics
+from inpaint_jax.core import inpaint as inpaint_lib
+from inpaint_jax.data import images as images_lib
+from inpaint_jax.evaluation import metrics
+from inpaint_jax.evaluation import runner
 
 
 def labelled_grid(columns: Sequence[tuple[str, np.ndarray]], scale: int = 2,
                   pad: int = 2) -> np.ndarray:
   """uint8 picture: one column per (title, uint8 [N, H, W, 3]) with the title on top."""
   tiles = np.stack([c[1] for c in columns], axis=1).reshape((-1,) + columns[0][1].shape[1:])
-  body = image_io.upscale(image_io.grid(tiles, columns=len(columns), pad=pad), scale)
+  body = images_lib.upscale(images_lib.grid(tiles, columns=len(columns), pad=pad), scale)
   cell = (columns[0][1].shape[2] + pad) * scale
   font = ImageFont.load_default(size=max(10, 7 * scale))
   header = Image.new("RGB", (body.shape[1], 12 * scale + 6), "white")
@@ -40,20 +39,17 @@ def _read_png(path: str) -> np.ndarray:
   return np.asarray(Image.open(path).convert("RGB"))
 
 
-def method_grid(workdir: str, dataset: str, mask_type: str, stems: Sequence[str],
-                methods: Sequence[str]) -> np.ndarray:
-  """Fig. 8: per image a row of real, input, then each method's result, from a table workdir."""
-  from inpaint_jax import table1  # pylint: disable=g-import-not-at-top
-  ours = table1.cell_dir(workdir, dataset, "ours", mask_type)
-  columns = [("real", [os.path.join(ours, "images", f"{s}_{mask_type}_original.png") for s in stems]),
-             ("input", [os.path.join(ours, "images", f"{s}_{mask_type}_masked.png") for s in stems])]
-  for method in methods:
-    if method == "ours":
-      paths = [os.path.join(ours, "images", f"{s}_{mask_type}_blended.png") for s in stems]
-    else:
-      folder = table1.cell_dir(workdir, dataset, method, mask_type)
-      paths = [os.path.join(folder, "images", f"{s}_{mask_type}_{method}.png") for s in stems]
-    columns.append((table1.TITLES[method], paths))
+def method_grid(cells: Sequence[tuple[str, str]], mask_type: str,
+                names: Sequence[str]) -> np.ndarray:
+  """Fig. 8: per image a row of real, input, then each cell's fill.
+
+  cells: (column title, runner cell folder) per method; the first one also gives the
+  real and masked pictures. names: the images to show (as in the source's `ids()`).
+  """
+  paths = lambda cell, what: [runner.image_path(cell, n, mask_type, what) for n in names]
+  first = cells[0][1]
+  columns = [("real", paths(first, "original")), ("input", paths(first, "masked"))]
+  columns += [(title, paths(cell, "filled")) for title, cell in cells]
   return labelled_grid([(t, np.stack([_read_png(p) for p in ps])) for t, ps in columns])
 
 
@@ -100,34 +96,36 @@ def search_ablations(images: np.ndarray, masks: np.ndarray, params: dict,
     cfg = ml_collections.ConfigDict(config.to_dict())
     cfg.search.prior_weight = weight
     cfg.search.curve_stride = curve_stride
-    runs[weight] = inpainting.inpaint(images, masks, params, cfg, seed)
+    runs[weight] = inpaint_lib.inpaint(images, masks, params, cfg, seed)
   paper = runs[config.search.prior_weight]
-  hole = 1.0 - masks
-  u8 = input_pipeline.to_uint8
-  shown_input = u8(evaluation.masked_input(images, masks))
+  u8 = images_lib.to_uint8
+  shown_input = u8(images_lib.masked_input(images, masks))
   pasted = np.where(masks[..., None] > 0, images, paper.generated)
   fig4 = labelled_grid([("real", u8(images)), ("input", shown_input)]
                        + [(f"prior {w:g}", u8(runs[w].blended)) for w in weights])
   fig5 = labelled_grid([("real", u8(images)), ("input", shown_input),
                         ("G(z) pasted", u8(pasted)), ("blended", u8(paper.blended))])
   os.makedirs(out_dir, exist_ok=True)
-  image_io.save_png(os.path.join(out_dir, "fig4_prior.png"), fig4)
-  image_io.save_png(os.path.join(out_dir, "fig5_blending.png"), fig5)
+  images_lib.save_png(os.path.join(out_dir, "fig4_prior.png"), fig4)
+  images_lib.save_png(os.path.join(out_dir, "fig5_blending.png"), fig5)
   curves = {f"total loss, λ={w:g}": runs[w].curve for w in weights}
-  image_io.atomic_write_bytes(os.path.join(out_dir, "loss_curve.png"),
+  images_lib.atomic_write_bytes(os.path.join(out_dir, "loss_curve.png"),
                               loss_curve_plot(curves, curve_stride, "context + prior loss"))
-  mean_psnr = lambda x: float(np.mean(metrics.psnr(x, images, hole)))
-  mean_ssim = lambda x: float(np.mean(metrics.ssim(x, images)))
+  scored = {"pasted": metrics.scores(pasted, images, masks)}
+  scored.update({w: metrics.scores(runs[w].blended, images, masks) for w in weights})
+  mean_psnr = lambda key: float(np.mean(scored[key]["psnr_hole"]))
+  mean_ssim = lambda key: float(np.mean(scored[key]["ssim"]))
   numbers = {
       "dataset": dataset, "images": len(images), "iterations": config.search.iterations,
       "prior_weights": list(weights),
-      "psnr_hole_by_prior_weight": [mean_psnr(runs[w].blended) for w in weights],
-      "ssim_by_prior_weight": [mean_ssim(runs[w].blended) for w in weights],
+      "psnr_hole_by_prior_weight": [mean_psnr(w) for w in weights],
+      "ssim_by_prior_weight": [mean_ssim(w) for w in weights],
       "final_context_loss_by_prior_weight": [float(np.mean(runs[w].losses["context"]))
                                              for w in weights],
-      "psnr_hole_pasted": mean_psnr(pasted), "psnr_hole_blended": mean_psnr(paper.blended),
-      "ssim_pasted": mean_ssim(pasted), "ssim_blended": mean_ssim(paper.blended),
+      "psnr_hole_pasted": mean_psnr("pasted"),
+      "psnr_hole_blended": mean_psnr(config.search.prior_weight),
+      "ssim_pasted": mean_ssim("pasted"), "ssim_blended": mean_ssim(config.search.prior_weight),
   }
-  image_io.atomic_write_bytes(os.path.join(out_dir, "ablations.json"),
+  images_lib.atomic_write_bytes(os.path.join(out_dir, "ablations.json"),
                               json.dumps(numbers, indent=2).encode())
   return numbers

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from inpaint_jax import input_pipeline
+from inpaint_jax.data import images as images_lib
 
 
 def _gradient(x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -93,7 +93,7 @@ def nearest_neighbours(images: np.ndarray, masks: np.ndarray, library,
   best_index = np.zeros(len(images), np.int64)
   for lo in range(0, len(library), chunk):
     idx = np.arange(lo, min(lo + chunk, len(library)))
-    c = input_pipeline.to_float(np.stack([library[int(i)] for i in idx]))
+    c = images_lib.to_float(np.stack([library[int(i)] for i in idx]))
     d = np.asarray(_masked_distances(images, masks, jnp.asarray(c)))
     j = np.argmin(d, axis=1)
     better = d[np.arange(len(images)), j] < best
@@ -105,7 +105,7 @@ def nearest_neighbours(images: np.ndarray, masks: np.ndarray, library,
 def nearest_neighbour_fill(images: np.ndarray, masks: np.ndarray, library) -> np.ndarray:
   """The hole filled with the pixels of the nearest library image on the known pixels."""
   index = nearest_neighbours(images, masks, library)
-  donors = input_pipeline.to_float(np.stack([library[int(i)] for i in index]))
+  donors = images_lib.to_float(np.stack([library[int(i)] for i in index]))
   return np.where(np.asarray(masks)[..., None] > 0, images, donors).astype(np.float32)
 
 
@@ -131,8 +131,8 @@ def telea_inpaint(images: np.ndarray, masks: np.ndarray, radius: int = 3) -> np.
   out = np.empty_like(images)
   for i, (image, mask) in enumerate(zip(images, masks)):
     hole = np.where(mask > 0, 0, 255).astype(np.uint8)
-    filled = cv2.inpaint(input_pipeline.to_uint8(image), hole, radius, cv2.INPAINT_TELEA)
-    out[i] = np.where(mask[..., None] > 0, image, input_pipeline.to_float(filled))
+    filled = cv2.inpaint(images_lib.to_uint8(image), hole, radius, cv2.INPAINT_TELEA)
+    out[i] = np.where(mask[..., None] > 0, image, images_lib.to_float(filled))
   return out
 
 

@@ -1,4 +1,4 @@
-"""Throughput of the latent search, training and Poisson blending (issue: speed).
+"""Throughput of the latent search, training and Poisson blending: the library of `run.py`.
 
 Figures are image-iterations/s for the search (one iteration = G and D forward, the
 gradient to z and an Adam step, for one image and one restart), steps/s and images/s
@@ -9,7 +9,6 @@ step, so `achieved / peak` is the fraction of the device's arithmetic actually u
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import resource
 import time
@@ -20,12 +19,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from inpaint_jax import blend
-from inpaint_jax import masks as masks_lib
-from inpaint_jax import models
-from inpaint_jax import search as search_lib
-from inpaint_jax import train
 from inpaint_jax.configs import default
+from inpaint_jax.core import blend
+from inpaint_jax.core import search as search_lib
+from inpaint_jax.data import masks as masks_lib
+from inpaint_jax.models import dcgan as models
+from inpaint_jax.train import dcgan as dcgan_train
 
 # Peak fp32 GFLOP/s, for the fraction-of-peak column. CPU: per core of the AVX-512
 # development machine (about 330 GFLOP/s for its 2 cores), times the cores this process
@@ -97,10 +96,11 @@ def _search_step_flops(cfg, g_vars, d_vars, batch: int) -> float | None:
   """FLOPs of one search iteration for `batch` images (one restart each)."""
   search_cfg = default.get_config().search
   g, d = models.build_models(cfg)
-  one = functools.partial(search_lib._losses, generator=g, discriminator=d, cfg=search_cfg)  # pylint: disable=protected-access
+  total = lambda z, y, w: search_lib.final_losses(g_vars, d_vars, y, w, z, generator=g,
+                                                  discriminator=d, cfg=search_cfg)[3]
 
   def step(z, images, weights):
-    grad = jax.vmap(jax.grad(lambda zz, y, w: one(zz, y, w, g_vars, d_vars)[0]))(z, images, weights)
+    grad = jax.vmap(jax.grad(total))(z, images, weights)
     return jnp.clip(z - 0.01 * grad, -1, 1)
 
   args = (jnp.zeros((batch, cfg.z_dim)), jnp.zeros((batch, 64, 64, 3)), jnp.zeros((batch, 64, 64)))
@@ -116,7 +116,8 @@ def bench_search(ngf: int, kernel: int, batch: int, iterations: int = 5, repeats
   search_cfg.iterations = iterations
   images = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (batch, 64, 64, 3)), jnp.float32)
   m = jnp.asarray(masks_lib.make_masks("center", 64, 0, range(batch)))
-  run = lambda: search_lib.search(g_vars, d_vars, images, m, jax.random.PRNGKey(0), cfg, search_cfg).z
+  z0 = search_lib.initial_z(jax.random.split(jax.random.PRNGKey(0), batch), 1, cfg.z_dim)
+  run = lambda: search_lib.search(g_vars, d_vars, images, m, z0, cfg, search_cfg).z
   seconds = _timeit(run, repeats)
   per_s = batch * iterations / seconds
   flops = _search_step_flops(cfg, g_vars, d_vars, batch)
@@ -132,9 +133,10 @@ def bench_train(ngf: int, kernel: int, batch: int = 64, steps: int = 3, conv_imp
   config = default.get_config()
   config.model = model_config(ngf, kernel, conv_impl)
   config.batch_size = batch
-  state = train.create_train_state(config, jax.random.PRNGKey(0))
-  step = jax.jit(train.bind_train_step(config))  # no donation: `state` is reused
-  images = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (batch, 64, 64, 3)), jnp.float32)
+  state = dcgan_train.create_train_state(config, jax.random.PRNGKey(0))
+  step = jax.jit(dcgan_train.make_train_step(config))  # no donation: `state` is reused
+  images = {"image": jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (batch, 64, 64, 3)),
+                                 jnp.float32)}
   rng = jax.random.PRNGKey(0)
 
   def run():

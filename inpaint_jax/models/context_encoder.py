@@ -4,8 +4,8 @@ An encoder-decoder maps the masked image, its holes pre-filled with the dataset'
 colour, to a whole image; a channel-wise fully connected layer in the middle lets every
 output location see the whole context without the cost of a full dense layer. It is
 trained with the masked l2 reconstruction loss plus an adversarial loss (weight 0.001);
-the discriminator is the DCGAN's (`models.Discriminator`). Training is in
-`train_context_encoder.py`.
+the discriminator is the DCGAN's (`dcgan.Discriminator`). Its losses and training are in
+`train/context_encoder.py`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
-import optax
 
-from inpaint_jax import models
-
-RECONSTRUCTION_WEIGHT = 0.999  # Pathak et al. Sec. 3.2: lambda_rec
-ADVERSARIAL_WEIGHT = 0.001  # lambda_adv
+from inpaint_jax.models import dcgan
+from inpaint_jax.models import layers
 
 
 class ChannelwiseDense(nn.Module):
@@ -53,22 +50,22 @@ class ContextEncoder(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-    steps = models.num_resolution_steps(self.image_size)
+    steps = layers.num_resolution_steps(self.image_size)
     k, impl = self.kernel_size, self.conv_impl
     features = self.nf
-    x = nn.leaky_relu(models.downsample(impl, features, k, True, "enc0")(x), 0.2)
+    x = nn.leaky_relu(layers.downsample(impl, features, k, True, "enc0")(x), 0.2)
     for i in range(1, steps):
       features *= 2
-      x = models.downsample(impl, features, k, False, f"enc{i}")(x)
-      x = nn.leaky_relu(models.batch_norm(train, f"bn_enc{i}")(x), 0.2)
+      x = layers.downsample(impl, features, k, False, f"enc{i}")(x)
+      x = nn.leaky_relu(layers.batch_norm(train, f"bn_enc{i}")(x), 0.2)
     x = ChannelwiseDense(name="channelwise")(x)
     x = nn.Conv(features, (1, 1), kernel_init=nn.initializers.normal(0.02), name="mix")(x)
-    x = nn.relu(models.batch_norm(train, "bn_mix")(x))
+    x = nn.relu(layers.batch_norm(train, "bn_mix")(x))
     for i in range(steps - 1):
       features //= 2
-      x = models.upsample(impl, features, k, False, f"dec{i}")(x)
-      x = nn.relu(models.batch_norm(train, f"bn_dec{i}")(x))
-    x = models.upsample(impl, 3, k, True, f"dec{steps - 1}")(x)
+      x = layers.upsample(impl, features, k, False, f"dec{i}")(x)
+      x = nn.relu(layers.batch_norm(train, f"bn_dec{i}")(x))
+    x = layers.upsample(impl, 3, k, True, f"dec{steps - 1}")(x)
     return jnp.tanh(x)
 
 
@@ -77,7 +74,7 @@ def build_models(model_config: ml_collections.ConfigDict):
   impl = model_config.get("conv_impl", "subpixel")
   encoder = ContextEncoder(nf=model_config.nf, kernel_size=model_config.kernel_size,
                            image_size=model_config.image_size, conv_impl=impl)
-  discriminator = models.Discriminator(ndf=model_config.ndf, kernel_size=model_config.kernel_size,
+  discriminator = dcgan.Discriminator(ndf=model_config.ndf, kernel_size=model_config.kernel_size,
                                        image_size=model_config.image_size, conv_impl=impl)
   return encoder, discriminator
 
@@ -93,17 +90,6 @@ def prefill(images: jax.Array, masks: jax.Array, fill_colour: jax.Array) -> jax.
 def composite(images: jax.Array, predicted: jax.Array, masks: jax.Array) -> jax.Array:
   """Known pixels from `images`, the hole from `predicted` (what the CE returns)."""
   return jnp.where(masks[..., None] > 0, images, predicted)
-
-
-def reconstruction_loss(predicted: jax.Array, images: jax.Array, masks: jax.Array) -> jax.Array:
-  """Masked l2: mean squared error over the missing pixels (Pathak et al. Eq. 1)."""
-  hole = (1.0 - masks)[..., None]
-  return jnp.sum(hole * (predicted - images) ** 2) / jnp.maximum(3.0 * jnp.sum(hole), 1.0)
-
-
-def adversarial_generator_loss(fake_logits: jax.Array) -> jax.Array:
-  """-log D(F(x)), the non-saturating form of Pathak et al. Eq. 2 for the encoder."""
-  return optax.sigmoid_binary_cross_entropy(fake_logits, jnp.ones_like(fake_logits)).mean()
 
 
 def fill(variables: dict, images: jax.Array, masks: jax.Array, fill_colour: jax.Array,

@@ -17,15 +17,15 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
-import inpaint_jax
-from inpaint_jax import images as image_io
+from inpaint_jax.data import images as images_lib
+from inpaint_jax.models import dcgan
 from inpaint_jax.configs import default as default_config
 
 CONFIG_FILE = "config.json"
 
 
 def save_config(workdir: str, config: ml_collections.ConfigDict) -> None:
-  image_io.atomic_write_bytes(os.path.join(workdir, CONFIG_FILE),
+  images_lib.atomic_write_bytes(os.path.join(workdir, CONFIG_FILE),
                               config.to_json_best_effort(indent=2).encode())
 
 
@@ -63,7 +63,11 @@ def make_manager(workdir: str, save_every: int, keep: int) -> ocp.CheckpointMana
 
 
 def save(manager: ocp.CheckpointManager, step: int, state: Any, force: bool = False) -> bool:
-  """Saves `state` (any flax-serialisable pytree) at `step`; True if a save happened."""
+  """Saves `state` (any flax-serialisable pytree) at `step`; True if a save happened.
+
+  The state is fetched from the device only on steps that save."""
+  if not (force or manager.should_save(step)):
+    return False
   tree = flax.serialization.to_state_dict(jax.device_get(state))
   return manager.save(step, args=ocp.args.StandardSave(tree), force=force)
 
@@ -99,12 +103,15 @@ def restore_tree(workdir: str, step: int | None = None) -> dict:
     return manager.restore(step, args=ocp.args.StandardRestore())
 
 
-def to_numpy(tree: Any) -> Any:
-  return jax.tree.map(np.asarray, tree)
+def variables(tree: dict, name: str) -> dict:
+  """`{'params', 'batch_stats'}` of network `name` ('g', 'd', 'e') in a restored state tree.
 
-
-def _variables(tree: dict, prefix: str) -> dict:
-  return {"params": tree[f"{prefix}_params"], "batch_stats": tree[f"{prefix}_batch_stats"]}
+  Workdirs written before the shared training loop kept flat `<name>_params` keys; they
+  still load for inference.
+  """
+  if name in tree:
+    return {"params": tree[name]["params"], "batch_stats": tree[name]["batch_stats"]}
+  return {"params": tree[f"{name}_params"], "batch_stats": tree[f"{name}_batch_stats"]}
 
 
 def load_model(path: str, step: int | None = None):
@@ -115,7 +122,7 @@ def load_model(path: str, step: int | None = None):
   if os.path.isdir(path):
     config = load_config(path)
     tree = restore_tree(path, step)
-    g_vars, d_vars = _variables(tree, "g"), _variables(tree, "d")
+    g_vars, d_vars = variables(tree, "g"), variables(tree, "d")
   elif os.path.isfile(path):
     with open(path, "rb") as f:
       try:
@@ -135,9 +142,8 @@ def load_model(path: str, step: int | None = None):
 def check_architecture(config: ml_collections.ConfigDict, g_vars: Any, d_vars: Any,
                        path: str = "checkpoint") -> None:
   """Raises ValueError if the variables are not those of the DCGAN that `config.model` describes."""
-  from inpaint_jax import models  # pylint: disable=g-import-not-at-top
   expected_g, expected_d = jax.eval_shape(
-      lambda: models.init_variables(config.model, jax.random.PRNGKey(0)))
+      lambda: dcgan.init_variables(config.model, jax.random.PRNGKey(0)))
   for name, got, want in (("generator", g_vars, expected_g), ("discriminator", d_vars, expected_d)):
     got_shapes = {jax.tree_util.keystr(k): tuple(np.shape(v))
                   for k, v in jax.tree_util.tree_leaves_with_path(got)}
@@ -159,29 +165,4 @@ def export_model(path: str, config: ml_collections.ConfigDict, g_vars: Any, d_va
   cast = lambda t: jax.tree.map(lambda a: np.asarray(a, dtype), jax.device_get(t))
   blob = {"config": config.to_json_best_effort(), "generator": cast(g_vars),
           "discriminator": cast(d_vars)}
-  image_io.atomic_write_bytes(path, flax.serialization.msgpack_serialize(blob))
-
-
-def with_overrides(config: ml_collections.ConfigDict, iterations: int | None = None,
-                   restarts: int | None = None, folder: str | None = None,
-                   tfds_name: str | None = None) -> ml_collections.ConfigDict:
-  """A loaded config with the search length, restarts or data source replaced (None keeps)."""
-  if iterations:
-    config.search.iterations = iterations
-  if restarts:
-    config.search.restarts = restarts
-  if folder:
-    config.dataset.source, config.dataset.folder = "folder", folder
-  if tfds_name:
-    config.dataset.source, config.dataset.name = "tfds", tfds_name
-  return config
-
-
-BUNDLED_MODELS = {"celeba": "celeba_dcgan.msgpack", "cars": "cars_dcgan.msgpack"}
-
-
-def bundled_model_path(dataset: str) -> str:
-  """Path of the model file shipped for `dataset` ('celeba' or 'cars')."""
-  if dataset not in BUNDLED_MODELS:
-    raise ValueError(f"no bundled model for {dataset!r}; bundled: {sorted(BUNDLED_MODELS)}")
-  return os.path.join(inpaint_jax.ASSETS, BUNDLED_MODELS[dataset])
+  images_lib.atomic_write_bytes(path, flax.serialization.msgpack_serialize(blob))

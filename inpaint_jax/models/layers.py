@@ -1,10 +1,5 @@
-"""DCGAN generator and discriminator (Radford et al., 2016) as used by Yeh et al. (2017).
-
-Both networks are plain Flax linen modules. `train=True` uses batch statistics and
-updates the running averages (collection `batch_stats`); `train=False` uses the
-running averages, so each image is processed independently of the rest of its batch,
-as the latent search requires.
-"""
+"""Layers shared by the DCGAN and the Context Encoder: stride-2 convolutions computed as
+stride-1 ones (sub-pixel form), batch norm with the reference DCGAN's settings, N(0, 0.02) init."""
 
 from __future__ import annotations
 
@@ -13,10 +8,9 @@ import math
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 
 # Radford et al. / the reference TF DCGAN: N(0, 0.02) weights, BN momentum 0.9, eps 1e-5.
-_INIT = nn.initializers.normal(stddev=0.02)
+INIT = nn.initializers.normal(stddev=0.02)
 _BN_MOMENTUM = 0.9
 _BN_EPSILON = 1e-5
 
@@ -94,7 +88,7 @@ class Stride2Conv(nn.Module):
   kernel_size: int
   transpose: bool
   use_bias: bool = True
-  kernel_init: nn.initializers.Initializer = _INIT
+  kernel_init: nn.initializers.Initializer = INIT
 
   @nn.compact
   def __call__(self, x):
@@ -111,7 +105,7 @@ def upsample(impl: str, features: int, k: int, use_bias: bool, name: str) -> nn.
     return Stride2Conv(features, k, transpose=True, use_bias=use_bias, name=name)
   if impl == "xla":
     return nn.ConvTranspose(features, (k, k), strides=(2, 2), padding="SAME", use_bias=use_bias,
-                            kernel_init=_INIT, name=name)
+                            kernel_init=INIT, name=name)
   raise ValueError(f"conv_impl must be 'subpixel' or 'xla', got {impl!r}")
 
 
@@ -120,7 +114,7 @@ def downsample(impl: str, features: int, k: int, use_bias: bool, name: str) -> n
     return Stride2Conv(features, k, transpose=False, use_bias=use_bias, name=name)
   if impl == "xla":
     return nn.Conv(features, (k, k), strides=(2, 2), padding="SAME", use_bias=use_bias,
-                   kernel_init=_INIT, name=name)
+                   kernel_init=INIT, name=name)
   raise ValueError(f"conv_impl must be 'subpixel' or 'xla', got {impl!r}")
 
 
@@ -132,70 +126,3 @@ def batch_norm(train: bool, name: str) -> nn.BatchNorm:
       scale_init=lambda key, shape, dtype=jnp.float32: 1.0 + 0.02 * jax.random.normal(key, shape, dtype),
       name=name,
   )
-
-
-class Generator(nn.Module):
-  """G: z in [-1, 1]^z_dim -> image [B, S, S, 3] in [-1, 1] (tanh), S = image_size."""
-
-  ngf: int = 64
-  kernel_size: int = 4
-  image_size: int = 64
-  channels: int = 3
-  conv_impl: str = "subpixel"  # or 'xla': flax's nn.ConvTranspose (same parameters)
-
-  @nn.compact
-  def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
-    steps = num_resolution_steps(self.image_size)
-    features = self.ngf * 2 ** (steps - 1)  # 8*ngf at 64x64
-    x = nn.Dense(4 * 4 * features, kernel_init=_INIT, use_bias=False, name="project")(z)
-    x = x.reshape(z.shape[0], 4, 4, features)
-    x = nn.relu(batch_norm(train, "bn_project")(x))
-    for i in range(steps - 1):
-      features //= 2
-      x = upsample(self.conv_impl, features, self.kernel_size, False, f"deconv{i}")(x)
-      x = nn.relu(batch_norm(train, f"bn_deconv{i}")(x))
-    x = upsample(self.conv_impl, self.channels, self.kernel_size, True, f"deconv{steps - 1}")(x)
-    return jnp.tanh(x)
-
-
-class Discriminator(nn.Module):
-  """D: image [B, S, S, 3] in [-1, 1] -> logit [B] (D(x) = sigmoid(logit))."""
-
-  ndf: int = 64
-  kernel_size: int = 4
-  image_size: int = 64
-  conv_impl: str = "subpixel"  # or 'xla': flax's nn.Conv (same parameters)
-
-  @nn.compact
-  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-    steps = num_resolution_steps(self.image_size)
-    features = self.ndf
-    x = downsample(self.conv_impl, features, self.kernel_size, True, "conv0")(x)
-    x = nn.leaky_relu(x, 0.2)
-    for i in range(1, steps):
-      features *= 2
-      x = downsample(self.conv_impl, features, self.kernel_size, False, f"conv{i}")(x)
-      x = nn.leaky_relu(batch_norm(train, f"bn_conv{i}")(x), 0.2)
-    x = x.reshape(x.shape[0], -1)
-    return nn.Dense(1, kernel_init=_INIT, name="logit")(x)[:, 0]
-
-
-def build_models(model_config: ml_collections.ConfigDict) -> tuple[Generator, Discriminator]:
-  """Generator and discriminator from a `config.model` block."""
-  impl = model_config.get("conv_impl", "subpixel")
-  g = Generator(ngf=model_config.ngf, kernel_size=model_config.kernel_size,
-                image_size=model_config.image_size, conv_impl=impl)
-  d = Discriminator(ndf=model_config.ndf, kernel_size=model_config.kernel_size,
-                    image_size=model_config.image_size, conv_impl=impl)
-  return g, d
-
-
-def init_variables(model_config: ml_collections.ConfigDict, rng: jax.Array):
-  """Initial `{'params', 'batch_stats'}` of G and D for `config.model`."""
-  g, d = build_models(model_config)
-  g_rng, d_rng = jax.random.split(rng)
-  z = jnp.zeros((1, model_config.z_dim), jnp.float32)
-  x = jnp.zeros((1, model_config.image_size, model_config.image_size, 3), jnp.float32)
-  g_vars = g.init(g_rng, z, train=False)
-  d_vars = d.init(d_rng, x, train=False)
-  return g_vars, d_vars

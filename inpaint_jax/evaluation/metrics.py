@@ -1,7 +1,8 @@
-"""PSNR and SSIM of images in [-1, 1], reported on the [0, 255] scale.
+"""Every score the project reports, computed here and nowhere else: PSNR (over the hole and
+the whole image) and SSIM of images in [-1, 1], on the [0, 255] scale.
 
-Table 1's PSNR appears to be taken over the missing pixels only (NOTES.md, last
-section): `psnr(..., region=1 - mask)`. The whole-image figure is `region=None`.
+Table 1's PSNR appears to be taken over the missing pixels only (the paper does not say;
+BUILD_NOTES.md): `psnr(..., region=1 - mask)`. The whole-image figure is `region=None`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 _PEAK = 255.0
 
@@ -68,3 +70,16 @@ def ssim(a: jax.Array, b: jax.Array, window: int = 11, sigma: float = 1.5) -> ja
   per_image = jax.vmap(lambda x, y: per_channel(x, y).mean())
   return per_image(_to_255(a), _to_255(b))
 
+
+def scores(filled, images, masks, generated=None) -> dict[str, np.ndarray]:
+  """Per-image scores of a fill, each float [B]: psnr_hole (Table 1), psnr_whole, ssim, and
+  with `generated` (G(ẑ) before blending) psnr_hole_generated.
+
+  filled, images, generated: [B, S, S, 3] in [-1, 1]; masks: [B, S, S], 1 = known.
+  """
+  hole = 1.0 - jnp.asarray(masks, jnp.float32)
+  out = {"psnr_hole": psnr(filled, images, hole), "psnr_whole": psnr(filled, images),
+         "ssim": ssim(filled, images)}
+  if generated is not None:
+    out["psnr_hole_generated"] = psnr(generated, images, hole)
+  return {k: np.asarray(v, np.float64) for k, v in out.items()}

@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from inpaint_jax import losses
-from inpaint_jax import models
+from inpaint_jax.core import losses
+from inpaint_jax.models import dcgan
 
 
 class SearchResult(flax.struct.PyTreeNode):
@@ -96,9 +96,16 @@ def search_one(g_vars: Any, d_vars: Any, image: jax.Array, weights: jax.Array, z
   return (z,) + final_losses(g_vars, d_vars, image, weights, z, **models_) + (curve,)
 
 
-def initial_z(rng: jax.Array, batch: int, restarts: int, z_dim: int) -> jax.Array:
-  """Starting points of the search, U[-1, 1], [B, R, z_dim]."""
-  return jax.random.uniform(rng, (batch, restarts, z_dim), jnp.float32, -1.0, 1.0)
+def initial_z(keys: jax.Array, restarts: int, z_dim: int) -> jax.Array:
+  """Starting points U[-1, 1], [B, R, z_dim], from one key per image ([B] keys).
+
+  Restart r of an image is drawn from fold_in(its key, r): it depends on nothing else,
+  so asking for more restarts keeps the first ones.
+  """
+  one = lambda key, r: jax.random.uniform(jax.random.fold_in(key, r), (z_dim,), jnp.float32,
+                                          -1.0, 1.0)
+  per_image = lambda key: jax.vmap(lambda r: one(key, r))(jnp.arange(restarts))
+  return jax.vmap(per_image)(keys)
 
 
 def _over_restarts_and_images(fn, n_batched_after: int):
@@ -108,7 +115,7 @@ def _over_restarts_and_images(fn, n_batched_after: int):
 
 
 def _models(model_cfg, cfg):
-  generator, discriminator = models.build_models(model_cfg)
+  generator, discriminator = dcgan.build_models(model_cfg)
   return dict(generator=generator, discriminator=discriminator, cfg=cfg)
 
 
@@ -153,40 +160,22 @@ def steps_per_call(cfg) -> int:
   return n
 
 
-class _Frozen:
-  """A hashable view of a ConfigDict, so jit can treat it as static."""
-
-  def __init__(self, cfg: ml_collections.ConfigDict):
-    self._items = tuple(sorted(cfg.to_dict().items()))
-    for k, v in self._items:
-      setattr(self, k, v)
-
-  def get(self, key, default=None):
-    return getattr(self, key, default)
-
-  def __hash__(self):
-    return hash(self._items)
-
-  def __eq__(self, other):
-    return isinstance(other, _Frozen) and self._items == other._items
-
-
-def search(g_vars: Any, d_vars: Any, images: jax.Array, masks: jax.Array, rng: jax.Array,
+def search(g_vars: Any, d_vars: Any, images: jax.Array, masks: jax.Array, z0: jax.Array,
            model_cfg: ml_collections.ConfigDict, cfg: ml_collections.ConfigDict,
-           z0: jax.Array | None = None, progress=None) -> SearchResult:
-  """Searches z for a batch of images with `cfg.restarts` random restarts each.
+           progress=None) -> SearchResult:
+  """Searches z for a batch of images from the starting points z0, [B, R, z_dim].
 
   g_vars, d_vars: `{'params', 'batch_stats'}` of G and D. images: [B, S, S, 3] in [-1, 1];
-  masks: [B, S, S], 1 = known. z0 (optional): starting points [B, R, z_dim], otherwise
-  drawn from `rng`. `progress(n)` is called after every compiled call of n iterations.
-  Each image keeps the restart with the lowest final total loss (see `SearchResult`).
+  masks: [B, S, S], 1 = known. `progress(n)` is called after every compiled call of n
+  iterations. Each image keeps the restart with the lowest final total loss.
   """
   images = jnp.asarray(images, jnp.float32)
-  if z0 is None:
-    z0 = initial_z(rng, images.shape[0], cfg.restarts, model_cfg.z_dim)
-  model_cfg, cfg = _Frozen(model_cfg), _Frozen(cfg)
+  # Hashable views, so jit can treat the configs as static arguments.
+  model_cfg = ml_collections.FrozenConfigDict(model_cfg)
+  cfg = ml_collections.FrozenConfigDict(cfg)
   weights = _weights(jnp.asarray(masks, jnp.float32), cfg)
-  z, opt_state = jnp.array(z0, jnp.float32), _init(z0, cfg)
+  z0 = jnp.asarray(z0, jnp.float32)
+  z, opt_state = jnp.array(z0), _init(z0, cfg)
   per_call = steps_per_call(cfg)
   chunk = per_call or cfg.iterations
   totals, done = [], 0

@@ -1,11 +1,11 @@
 """Reproducing Table 1 of Yeh et al.: every method on every dataset x mask type, one table.
 
-Layout of a table workdir (every cell resumable, every file written atomically):
-  <dataset>/ours/<mask>/     `split_inpainting.run_split` output (results.csv, summary.json, PNGs)
-  <dataset>/<method>/<mask>/ the same files for ce, tv, nn and telea
-The table is built from the summary files alone, so cells computed on other machines
-(e.g. the full splits on a GPU) can be copied in and the table rebuilt. A finished cell is
-never recomputed: delete its folder after retraining a model.
+Layout of a table workdir: <dataset>/<method>/<mask>/ is one `runner.run_cell` output
+(run.json, results.csv, summary.json, PNGs) for ours, ce, tv, nn and telea alike; every
+cell is resumable and written atomically. The table is built from the summary files alone,
+so cells computed on other machines (e.g. the full splits on a GPU) can be copied in and
+the table rebuilt. A finished cell is never recomputed; one made with other settings is
+refused (delete its folder after retraining a model).
 """
 
 from __future__ import annotations
@@ -13,27 +13,30 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 import os
 import platform
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
+import jax
 import numpy as np
-from tqdm import tqdm
 
-from inpaint_jax import baselines
-from inpaint_jax import images as image_io
-from inpaint_jax import input_pipeline
-from inpaint_jax import masks as masks_lib
-from inpaint_jax import metrics
-from inpaint_jax import split_inpainting
+from inpaint_jax.configs import presets
+from inpaint_jax.data import images as images_lib
+from inpaint_jax.data import masks as masks_lib
+from inpaint_jax.data import sources
+from inpaint_jax.evaluation import baselines
+from inpaint_jax.evaluation import figures
+from inpaint_jax.evaluation import runner
+from inpaint_jax.models import context_encoder
+from inpaint_jax.train import checkpoints
+from inpaint_jax.train import context_encoder as ce_train
 
 DATASETS = ("celeba", "svhn", "cars")
 TITLES = {"celeba": "CelebA", "svhn": "SVHN", "cars": "Stanford Cars",
           "ce": "CE", "ours": "ours", "tv": "TV", "nn": "NN", "telea": "Telea"}
 METHODS = ("ce", "ours", "tv", "nn", "telea")
-# Table 1 of Yeh et al. (2017), PSNR in dB: (Context Encoder, ours). See NOTES.md.
+# Table 1 of Yeh et al. (2017), PSNR in dB: (Context Encoder, ours).
 PAPER_PSNR = {
     "celeba": {"center": (21.3, 19.4), "pattern": (19.2, 17.4), "random": (20.6, 22.8),
                "half": (15.5, 13.7)},
@@ -42,7 +45,6 @@ PAPER_PSNR = {
     "cars": {"center": (14.1, 13.5), "pattern": (14.0, 14.1), "random": (16.1, 18.9),
              "half": (12.6, 11.1)},
 }
-BASELINE_COLUMNS = ("index", "id", "mask_type", "seed", "psnr_whole", "psnr_hole", "ssim")
 
 
 @dataclasses.dataclass
@@ -62,91 +64,42 @@ def cell_dir(workdir: str, dataset: str, method: str, mask_type: str) -> str:
   return os.path.join(workdir, dataset, method, mask_type)
 
 
-def read_summary(path: str) -> dict | None:
-  file = os.path.join(path, "summary.json")
-  if not os.path.isfile(file):
-    return None
-  with open(file) as f:
-    return json.load(f)
+def cell_methods(run: DatasetRun, mask_type: str, methods: Sequence[str], seed: int = 0,
+                 tv_iterations: int = 1000) -> list[runner.Method]:
+  """The methods of `methods` that can run on `run` for `mask_type`, in table order."""
+  found = []
+  for name in methods:
+    if name == "ours" and run.dcgan is not None:
+      params, config = run.dcgan
+      found.append(runner.ours(params, config, seed))
+    elif name == "ce" and mask_type in run.ce:
+      config, variables, colour = run.ce[mask_type]
+      found.append(runner.one_shot("ce", lambda x, m, c=config, v=variables, f=colour: np.asarray(
+          context_encoder.fill(v, x, m, f, c.model)),
+          {"model": config.model.to_dict(), "model_sha256": runner.fingerprint(variables)}))
+    elif name == "tv":
+      found.append(runner.one_shot("tv", lambda x, m: baselines.tv_inpaint(x, m, tv_iterations),
+                                   {"iterations": tv_iterations}))
+    elif name == "nn" and run.train is not None:
+      found.append(runner.one_shot("nn", lambda x, m: baselines.nearest_neighbour_fill(
+          x, m, run.train), {"library_images": len(run.train)}))
+    elif name == "telea" and baselines.telea_available():
+      found.append(runner.one_shot("telea", baselines.telea_inpaint, {"radius": 3}))
+  return found
 
 
-def run_fill_method(method: str, fill: Callable[[np.ndarray, np.ndarray], np.ndarray], source,
-                    out_dir: str, mask_type: str, seed: int = 0, num_images: int | None = None,
-                    batch_size: int = 100, write_images: bool = True,
-                    progress: bool = True) -> dict:
-  """Runs a one-shot method (`fill(images, masks) -> filled`, [B, S, S, 3] in [-1, 1]) over
-  the first `num_images` images with the masks ours sees; writes PNGs, results.csv, summary.json.
-
-  A cell whose summary already covers `num_images` images is not run again.
-  """
-  n = len(source) if num_images is None else min(num_images, len(source))
-  done = read_summary(out_dir)
-  if done is not None and done.get("images") == n and done.get("seed") == seed:
-    return done
-  ids = source.ids()
-  size = source[0].shape[0]
-  rows, start = [], time.perf_counter()
-  for idx, images in tqdm(input_pipeline.eval_batches(source, batch_size, stop=n),
-                          total=-(-n // batch_size), desc=f"{method} {mask_type}", unit="batch",
-                          disable=not progress):
-    m = masks_lib.make_masks(mask_type, size, seed, idx)
-    filled = np.asarray(fill(images, m), np.float32)
-    if filled.shape != images.shape:
-      raise ValueError(f"{method} returned shape {filled.shape} for images {images.shape}")
-    hole = 1.0 - m
-    scores = {"psnr_whole": np.asarray(metrics.psnr(filled, images)),
-              "psnr_hole": np.asarray(metrics.psnr(filled, images, hole)),
-              "ssim": np.asarray(metrics.ssim(filled, images))}
-    for j, i in enumerate(idx):
-      if write_images:
-        stem = os.path.splitext(str(ids[i]))[0]
-        image_io.save_png(os.path.join(out_dir, "images", f"{stem}_{mask_type}_{method}.png"),
-                          input_pipeline.to_uint8(filled[j]))
-      rows.append([int(i), ids[i], mask_type, masks_lib.mask_seed(seed, int(i))]
-                  + [f"{float(scores[c][j]):.6g}" for c in BASELINE_COLUMNS[4:]])
-  info = {"method": method, "mask_type": mask_type, "seed": seed,
-          "seconds": round(time.perf_counter() - start, 2)}
-  return split_inpainting.write_results(out_dir, BASELINE_COLUMNS, rows, info)
-
-
-def ce_fill(ce_model) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-  from inpaint_jax import context_encoder  # pylint: disable=g-import-not-at-top
-  config, variables, fill_colour = ce_model
-  return lambda images, m: np.asarray(
-      context_encoder.fill(variables, images, m, fill_colour, config.model))
-
-
-def method_fills(run: DatasetRun, mask_type: str, methods: Sequence[str],
-                 tv_iterations: int = 1000) -> dict[str, Callable]:
-  """The one-shot methods that can run on `run` for `mask_type` (ours is separate)."""
-  fills = {}
-  if "ce" in methods and mask_type in run.ce:
-    fills["ce"] = ce_fill(run.ce[mask_type])
-  if "tv" in methods:
-    fills["tv"] = lambda x, m: np.asarray(baselines.tv_inpaint(x, m, tv_iterations))
-  if "nn" in methods and run.train is not None:
-    fills["nn"] = lambda x, m: baselines.nearest_neighbour_fill(x, m, run.train)
-  if "telea" in methods and baselines.telea_available():
-    fills["telea"] = baselines.telea_inpaint
-  return fills
-
-
-def run_cells(runs: Sequence[DatasetRun], workdir: str, mask_types: Sequence[str] = masks_lib.MASK_TYPES,
+def run_cells(runs: Sequence[DatasetRun], workdir: str, *, mask_types: Sequence[str] = masks_lib.MASK_TYPES,
               methods: Sequence[str] = METHODS, num_images: int | None = 100, seed: int = 0,
               batch_size: int = 50, log=print) -> None:
   """Computes every missing cell (dataset x mask type x method) under `workdir`."""
   for run in runs:
     for mask_type in mask_types:
-      if "ours" in methods and run.dcgan is not None:
-        params, config = run.dcgan
-        out = cell_dir(workdir, run.name, "ours", mask_type)
-        s = split_inpainting.run_split(run.test, params, config, out, mask_type, seed, batch_size,
-                                       num_images)
-        log(f"{run.name} {mask_type} ours: hole PSNR {s.get('mean_psnr_hole', float('nan')):.2f} dB")
-      for method, fill in method_fills(run, mask_type, methods).items():
-        out = cell_dir(workdir, run.name, method, mask_type)
-        s = run_fill_method(method, fill, run.test, out, mask_type, seed, num_images)
-        log(f"{run.name} {mask_type} {method}: hole PSNR {s['mean_psnr_hole']:.2f} dB")
+      for method in cell_methods(run, mask_type, methods, seed):
+        out = cell_dir(workdir, run.name, method.name, mask_type)
+        s = runner.run_cell(run.test, method, out, mask_type, seed=seed, batch_size=batch_size,
+                            num_images=num_images)
+        log(f"{run.name} {mask_type} {method.name}: hole PSNR "
+            f"{s.get('mean_psnr_hole', float('nan')):.2f} dB")
 
 
 def collect(workdir: str, mask_types: Sequence[str] = masks_lib.MASK_TYPES) -> list[dict]:
@@ -155,7 +108,7 @@ def collect(workdir: str, mask_types: Sequence[str] = masks_lib.MASK_TYPES) -> l
   for dataset in DATASETS:
     for mask_type in mask_types:
       for method in METHODS:
-        s = read_summary(cell_dir(workdir, dataset, method, mask_type))
+        s = runner.read_summary(cell_dir(workdir, dataset, method, mask_type))
         if s is None or "mean_psnr_hole" not in s:
           continue
         paper = PAPER_PSNR[dataset][mask_type]
@@ -164,8 +117,9 @@ def collect(workdir: str, mask_types: Sequence[str] = masks_lib.MASK_TYPES) -> l
             "images": int(s["images"]), "psnr_hole": s["mean_psnr_hole"],
             "psnr_whole": s["mean_psnr_whole"], "ssim": s["mean_ssim"],
             "paper_psnr": {"ce": paper[0], "ours": paper[1]}.get(method),
-            "iterations": s.get("iterations"), "restarts": s.get("restarts"),
-            "seconds": s.get("seconds", s.get("seconds_last_session"))})
+            "iterations": s.get("settings", {}).get("iterations"),
+            "restarts": s.get("settings", {}).get("restarts"),
+            "seconds": s.get("seconds_last_session")})
   return rows
 
 
@@ -221,7 +175,7 @@ def render_markdown(rows: Sequence[dict], meta: dict, missing: dict[str, str]) -
 def write_table(workdir: str, out_dir: str, meta: dict, missing: dict[str, str]) -> list[dict]:
   """Writes `table1.md` and `table1.csv` to out_dir from the cells in workdir."""
   rows = collect(workdir)
-  image_io.atomic_write_bytes(os.path.join(out_dir, "table1.md"),
+  images_lib.atomic_write_bytes(os.path.join(out_dir, "table1.md"),
                               render_markdown(rows, meta, missing).encode())
   buf = io.StringIO()
   fields = ["dataset", "mask_type", "method", "images", "psnr_hole", "psnr_whole", "ssim",
@@ -230,38 +184,36 @@ def write_table(workdir: str, out_dir: str, meta: dict, missing: dict[str, str])
   writer.writeheader()
   for r in rows:
     writer.writerow({k: ("" if r[k] is None else r[k]) for k in fields})
-  image_io.atomic_write_bytes(os.path.join(out_dir, "table1.csv"), buf.getvalue().encode())
+  images_lib.atomic_write_bytes(os.path.join(out_dir, "table1.csv"), buf.getvalue().encode())
   return rows
 
 
 def load_ce_models(ce_root: str | None, dataset: str,
                    mask_types: Sequence[str] = masks_lib.MASK_TYPES) -> dict:
   """mask type -> trained CE, from `<ce_root>/<dataset>_<mask type>` workdirs that exist."""
-  from inpaint_jax import train_context_encoder  # pylint: disable=g-import-not-at-top
   found = {}
   for mask_type in mask_types:
     path = os.path.join(ce_root or "", f"{dataset}_{mask_type}")
     if ce_root and os.path.isdir(os.path.join(path, "checkpoints")):
-      config, variables, fill_colour = train_context_encoder.load(path)
+      config, variables, fill_colour = ce_train.load(path)
       if config.mask_type != mask_type:
         raise ValueError(f"{path} holds a CE trained on {config.mask_type!r} masks, not {mask_type!r}")
       found[mask_type] = (config, variables, fill_colour)
   return found
 
 
-def build_run(name: str, checkpoint: str, folder: str | None = None, tfds_name: str | None = None,
+def build_run(name: str, checkpoint: str, *, folder: str | None = None, tfds_name: str | None = None,
               test_split: str | None = None, ce_root: str | None = None, iterations: int = 1500,
               restarts: int = 1, with_train: bool = True) -> DatasetRun:
   """A dataset's sources, its DCGAN (a workdir or model file) and its CEs.
 
   The splits default to the checkpoint config's; `folder` / `tfds_name` replace its source.
   """
-  from inpaint_jax import checkpoints  # pylint: disable=g-import-not-at-top
   config, g_vars, d_vars = checkpoints.load_model(checkpoint)
-  config = checkpoints.with_overrides(config, iterations, restarts, folder, tfds_name)
+  config = presets.with_overrides(config, iterations, restarts, folder, tfds_name)
   size = config.model.image_size
-  test = input_pipeline.make_source(config.dataset, test_split or config.dataset.test_split, size)
-  train = (input_pipeline.make_source(config.dataset, config.dataset.train_split, size)
+  test = sources.make_source(config.dataset, test_split or config.dataset.test_split, size)
+  train = (sources.make_source(config.dataset, config.dataset.train_split, size)
            if with_train else None)
   return DatasetRun(name=name, test=test, train=train,
                     dcgan=({"generator": g_vars, "discriminator": d_vars}, config),
@@ -270,7 +222,6 @@ def build_run(name: str, checkpoint: str, folder: str | None = None, tfds_name: 
 
 def hardware() -> str:
   """The accelerators and the host CPU, e.g. '1 x cpu (cpu), 2 host cores (Intel Xeon ...)'."""
-  import jax  # pylint: disable=g-import-not-at-top
   device = jax.devices()[0]
   cpu = platform.processor() or "unknown CPU"
   if os.path.isfile("/proc/cpuinfo"):
@@ -281,7 +232,7 @@ def hardware() -> str:
           f"{os.cpu_count()} host cores ({cpu})")
 
 
-def reproduce(runs: Sequence[DatasetRun], workdir: str, out_dir: str, missing: dict[str, str],
+def reproduce(runs: Sequence[DatasetRun], workdir: str, out_dir: str, missing: dict[str, str], *,
               mask_types: Sequence[str] = masks_lib.MASK_TYPES, methods: Sequence[str] = METHODS,
               num_images: int | None = 100, seed: int = 0, batch_size: int = 50,
               figure_images: int = 6, ablation_images: int = 8, log=print) -> list[dict]:
@@ -291,13 +242,13 @@ def reproduce(runs: Sequence[DatasetRun], workdir: str, out_dir: str, missing: d
   `figure_images` test images, and for the first dataset with a DCGAN fig4_prior.png,
   fig5_blending.png and loss_curve.png on `ablation_images` images with the centre mask.
   """
-  from inpaint_jax import figures  # pylint: disable=g-import-not-at-top
   unknown = sorted(set(methods) - set(METHODS)) + sorted(set(mask_types) - set(masks_lib.MASK_TYPES))
   if unknown:
     raise ValueError(f"unknown method or mask type {unknown}: methods are {METHODS}, mask "
                      f"types {masks_lib.MASK_TYPES}")
   start = time.perf_counter()
-  run_cells(runs, workdir, mask_types, methods, num_images, seed, batch_size, log)
+  run_cells(runs, workdir, mask_types=mask_types, methods=methods, num_images=num_images,
+            seed=seed, batch_size=batch_size, log=log)
   iterations = sorted({r.dcgan[1].search.iterations for r in runs if r.dcgan})
   restarts = sorted({r.dcgan[1].search.restarts for r in runs if r.dcgan})
   meta = {"test images per cell": f"the first {num_images} of each test split"
@@ -316,23 +267,24 @@ def reproduce(runs: Sequence[DatasetRun], workdir: str, out_dir: str, missing: d
   rows = write_table(workdir, out_dir, meta, missing)
   log(f"wrote {os.path.join(out_dir, 'table1.md')} ({len(rows)} cells)")
   for run in runs:
-    ids = run.test.ids()
     shown = min(figure_images, len(run.test), num_images or len(run.test))
-    stems = [os.path.splitext(str(ids[i]))[0] for i in range(shown)]
+    names = run.test.ids()[:shown]
     for mask_type in mask_types:
-      have = [m for m in METHODS if m in methods and (
-          read_summary(cell_dir(workdir, run.name, m, mask_type)) is not None)]
-      if "ours" not in have:
+      cells = [(TITLES[m], cell_dir(workdir, run.name, m, mask_type)) for m in METHODS
+               if m in methods and runner.read_summary(cell_dir(workdir, run.name, m, mask_type))]
+      if not cells:
         continue
-      picture = figures.method_grid(workdir, run.name, mask_type, stems, have)
-      image_io.save_png(os.path.join(out_dir, f"fig8_{run.name}_{mask_type}.png"), picture)
+      picture = figures.method_grid(cells, mask_type, names)
+      images_lib.save_png(os.path.join(out_dir, f"fig8_{run.name}_{mask_type}.png"), picture)
   with_model = [r for r in runs if r.dcgan is not None]
   if with_model and ablation_images:
     run = with_model[0]
     params, config = run.dcgan
     n = min(ablation_images, len(run.test))
-    images = input_pipeline.to_float(np.stack([run.test[i] for i in range(n)]))
-    m = masks_lib.make_masks("center", config.model.image_size, seed, np.arange(n))
+    pixels = np.stack([run.test[i] for i in range(n)])
+    images = images_lib.to_float(pixels)
+    m = masks_lib.make_masks("center", config.model.image_size, seed,
+                             images_lib.pixel_hashes(pixels))
     numbers = figures.search_ablations(images, m, params, config, out_dir, seed, dataset=run.name)
     log(f"ablations on {n} {run.name} images (center): {numbers}")
   return rows

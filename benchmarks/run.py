@@ -1,7 +1,7 @@
 """Speed of the latent search, training and blending; optionally against a PyTorch peer.
 
-  python experiments/benchmark.py                       # full grid (minutes on a GPU)
-  python experiments/benchmark.py --batches=64 --ngfs=64 --out results/benchmark_cpu.json
+  python benchmarks/run.py                       # full grid (minutes on a GPU)
+  python benchmarks/run.py --batches=64 --ngfs=64 --out results/benchmark_cpu.json
 
 Prints a Markdown table and writes JSON. Runs unchanged on CPU and GPU. PyTorch figures
 need `pip install -e '.[bench]'` and use the same thread count as XLA.
@@ -11,13 +11,12 @@ import dataclasses
 import importlib.util
 import json
 import os
-import sys
 
 from absl import app
 from absl import flags
 
-from inpaint_jax import benchmark
-from inpaint_jax import images as image_io
+import lib as benchmark  # benchmarks/lib.py, beside this file
+from inpaint_jax.data import images as image_io
 
 _BATCHES = flags.DEFINE_list("batches", ["64", "256", "1024"], "Search batch x restarts sizes.")
 _KERNELS = flags.DEFINE_list("kernels", ["4", "5"], "Kernel sizes.")
@@ -37,7 +36,6 @@ def main(argv):
   rows = []
   use_torch = _TORCH.value and importlib.util.find_spec("torch") is not None
   if use_torch:
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import torch_peer  # pylint: disable=g-import-not-at-top
   threads = len(os.sched_getaffinity(0))
   env = benchmark.environment()

@@ -1,6 +1,6 @@
 """A plain eager PyTorch implementation of the same DCGAN, search step and training step.
 
-Only for `experiments/benchmark.py` (the `bench` extra); the package never imports it.
+Only for `benchmarks/run.py` (the `bench` extra); the package never imports it.
 For kernel 4 the layers align exactly with the Flax model and `load_flax_weights` makes
 the two compute the same numbers (tests/test_benchmark.py checks it); for kernel 5
 PyTorch's padding places the kernel one pixel differently, at identical cost.

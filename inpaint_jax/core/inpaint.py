@@ -1,0 +1,151 @@
+"""`inpaint`: the method of Yeh et al. for a batch (latent search, then Poisson blending).
+
+Every entry point (CLI, demo, examples, whole-split runner, Table 1, figures) calls
+`inpaint`, so they all compute the same thing:
+
+    from inpaint_jax.core import inpaint
+    from inpaint_jax.data import images as images_lib, masks
+    from inpaint_jax.train import checkpoints
+    config, g_vars, d_vars = checkpoints.load_model("runs/celeba")
+    m = masks.make_masks("center", 64, seed=0, ids=images_lib.pixel_hashes(images))
+    out = inpaint.inpaint(images, m, {"generator": g_vars, "discriminator": d_vars}, config)
+    out.blended  # [B, 64, 64, 3] in [-1, 1]
+
+Per-image determinism: image i's starting points come from fold_in(PRNGKey(seed), id_i),
+where id_i is a hash of its pixels (`data.images.pixel_hashes`) unless ids are given. Nothing
+depends on its position in the batch, the batch size, the chunking or the device count:
+G and D run with running batch statistics, so images never influence each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+import ml_collections
+import numpy as np
+
+from inpaint_jax.core import blend
+from inpaint_jax.core import search as search_lib
+from inpaint_jax.data import images as images_lib
+
+
+class InpaintResult(NamedTuple):
+  """blended: Poisson-blended result [B, S, S, 3] in [-1, 1], known pixels exactly the input;
+  generated: G(ẑ) [B, S, S, 3]; z: ẑ [B, z_dim]; losses: dict of [B] arrays
+  (context, prior, total) and `restarts` [B, R]; curve: [B, T] loss curve (T may be 0);
+  ids: the image ids [B] that keyed the starting points."""
+
+  blended: np.ndarray
+  generated: np.ndarray
+  z: np.ndarray
+  losses: dict
+  curve: np.ndarray
+  ids: np.ndarray
+
+
+def validate(images, masks, image_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """Checks a batch and returns float32 copies; raises ValueError naming the problem.
+
+  images: [B, S, S, 3] in [-1, 1]; masks: [B, S, S] of 0/1 (1 = known).
+  """
+  images = np.asarray(images, np.float32)
+  masks = np.asarray(masks, np.float32)
+  if images.ndim != 4 or images.shape[-1] != 3:
+    raise ValueError(f"images must be [B, H, W, 3], got shape {images.shape}")
+  if masks.shape != images.shape[:3]:
+    raise ValueError(f"masks must be [B, H, W] = {images.shape[:3]} to match the images, "
+                     f"got shape {masks.shape}")
+  if image_size is not None and images.shape[1:3] != (image_size, image_size):
+    raise ValueError(f"images are {images.shape[1]}x{images.shape[2]} but the model makes "
+                     f"{image_size}x{image_size}")
+  if not np.isfinite(images).all():
+    raise ValueError(f"images contain {int((~np.isfinite(images)).sum())} NaN or infinite values")
+  if not np.isfinite(masks).all():
+    raise ValueError(f"masks contain {int((~np.isfinite(masks)).sum())} NaN or infinite values")
+  if images.min() < -1.0 or images.max() > 1.0:
+    raise ValueError(f"image values must lie in [-1, 1], got [{images.min():.4g}, "
+                     f"{images.max():.4g}]")
+  bad = ~np.isin(masks, (0.0, 1.0))
+  if bad.any():
+    raise ValueError(f"masks must be binary (0 = missing, 1 = known); found {int(bad.sum())} "
+                     f"other values, e.g. {masks[bad][0]:.4g}")
+  return images, masks
+
+
+def image_keys(seed: int, ids: Sequence[int]) -> jax.Array:
+  """One PRNG key per image, [B] keys: fold_in(PRNGKey(seed), id)."""
+  ids = jnp.asarray(np.asarray(ids, np.int64) & 0x7FFFFFFF, jnp.uint32)
+  return jax.vmap(lambda i: jax.random.fold_in(jax.random.PRNGKey(seed), i))(ids)
+
+
+def _local_mesh() -> Mesh:
+  return Mesh(np.array(jax.local_devices()), ("data",))
+
+
+def _blend_per_device(y, generated, m, cfg, mesh):
+  """Poisson blend with each device solving its own shard: a vmapped CG loop tests
+  convergence over the whole batch, which sharded would cost an all-reduce per CG
+  iteration; per shard it costs none, and per-image results are the same."""
+  fn = jax.shard_map(lambda a, b, c: blend.poisson_blend(a, b, c, cfg.blend_tol, cfg.blend_maxiter),
+                     mesh=mesh, in_specs=(P("data"),) * 3, out_specs=P("data"),
+                     check_vma=False)  # cg's internals are not annotated for it
+  return fn(y, generated, m)
+
+
+def _inpaint_chunk(images, masks, z0, params, config, mesh, progress):
+  """Search + blend for one chunk, its batch axis sharded over the mesh (padded to fit)."""
+  b, ndev = len(images), mesh.devices.size
+  pad = (-b) % ndev
+  if pad:  # repeat the last image; its copies are dropped below
+    rep = lambda a: np.concatenate([a, np.repeat(a[-1:], pad, 0)])
+    images, masks, z0 = rep(images), rep(masks), rep(z0)
+  sharding = NamedSharding(mesh, P("data"))
+  put = lambda a: jax.device_put(jnp.asarray(a, jnp.float32), sharding)
+  y, m = put(images), put(masks)
+  cfg = config.search
+  res = search_lib.search(params["generator"], params["discriminator"], y, m, put(z0),
+                          config.model, cfg, progress=progress)
+  if cfg.blend:
+    out = _blend_per_device(y, res.generated, m, cfg, mesh)
+  else:
+    out = jnp.where(m[..., None] > 0, y, res.generated)
+  fetched = jax.device_get({"blended": out, "result": res})
+  cut = lambda a: np.asarray(a)[:b]
+  res = fetched["result"]
+  return {"blended": cut(fetched["blended"]),
+          **{f.name: cut(getattr(res, f.name)) for f in dataclasses.fields(res)}}
+
+
+def inpaint(images, masks, params: dict[str, Any], config: ml_collections.ConfigDict,
+            seed: int = 0, ids: Sequence[int] | None = None,
+            progress: Callable[[int], None] | None = None) -> InpaintResult:
+  """Fills the holes of `images` (Yeh et al. 2017): latent search, then Poisson blending.
+
+  images: [B, S, S, 3] in [-1, 1]; masks: [B, S, S] with 1 = known, 0 = missing.
+  params: {'generator': g_vars, 'discriminator': d_vars}; config: a config with `model`
+  and `search` blocks. ids: one non-negative int per image keying its starting points
+  (default: `data.images.pixel_hashes`, a hash of its pixels). Batches larger than
+  `config.search.batch_size` run in chunks; each chunk is sharded over the local devices.
+  `progress(n)` is called after each compiled call of n search iterations of a chunk.
+  Images whose mask has no hole come back unchanged.
+  """
+  images, masks = validate(images, masks, config.model.image_size)
+  ids = images_lib.pixel_hashes(images) if ids is None else np.asarray(ids, np.int64)
+  if ids.shape != (len(images),) or (ids < 0).any():
+    raise ValueError(f"ids must be {len(images)} non-negative ints, got {ids!r}")
+  cfg = config.search
+  z0 = np.asarray(search_lib.initial_z(image_keys(seed, ids), cfg.restarts, config.model.z_dim))
+  mesh = _local_mesh()
+  step = max(1, int(cfg.get("batch_size", 0) or len(images)))
+  parts = [_inpaint_chunk(images[lo:lo + step], masks[lo:lo + step], z0[lo:lo + step], params,
+                          config, mesh, progress)
+           for lo in range(0, len(images), step)]
+  cat = lambda name: np.concatenate([p[name] for p in parts])
+  losses = {"context": cat("context_loss"), "prior": cat("prior_loss"),
+            "total": cat("total_loss"), "restarts": cat("restart_losses")}
+  return InpaintResult(blended=cat("blended"), generated=cat("generated"), z=cat("z"),
+                       losses=losses, curve=cat("curve"), ids=ids)

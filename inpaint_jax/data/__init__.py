@@ -1,0 +1,1 @@
+"""Data: image sources and crops, step-indexed batches, masks, image values and files."""

@@ -1,0 +1,98 @@
+"""Image values and files: [-1, 1] <-> uint8, image ids, atomic writes, picture grids."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+
+import numpy as np
+from PIL import Image
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+  """uint8 [..., 3] in [0, 255] -> float32 in [-1, 1]."""
+  return np.asarray(images).astype(np.float32) / 127.5 - 1.0
+
+
+def to_uint8(images) -> np.ndarray:
+  """float in [-1, 1] -> uint8 in [0, 255] (rounded, clipped)."""
+  return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def pixel_hashes(images) -> np.ndarray:
+  """A stable id of each image, int64 [B] in [0, 2^31): a hash of its pixels at 8-bit precision.
+
+  images: [B, H, W, 3], uint8 or float in [-1, 1]. Everything random about an image (its
+  generated mask, its starting points) is keyed by (seed, id), so the same picture gets
+  the same result wherever it sits in a batch, whatever the entry point.
+  """
+  images = np.asarray(images)
+  pixels = images if images.dtype == np.uint8 else to_uint8(images)
+  digest = lambda a: hashlib.sha256(np.ascontiguousarray(a).tobytes()).digest()[:4]
+  return np.array([int.from_bytes(digest(a), "little") & 0x7FFFFFFF for a in pixels], np.int64)
+
+
+def read_image(path: str, mode: str = "RGB") -> np.ndarray:
+  """An image file as uint8 [H, W, 3] ('RGB') or [H, W] ('L'), converted by Pillow.
+
+  Raises FileNotFoundError if there is no such file, ValueError if it is not an image.
+  """
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"image file does not exist: {path}")
+  try:
+    with Image.open(path) as im:
+      return np.asarray(im.convert(mode))
+  except Exception as e:  # pylint: disable=broad-except
+    raise ValueError(f"{path} is not a readable image ({type(e).__name__}: {e})") from e
+
+
+HOLE_GREY = 0.0  # missing pixels are shown mid-grey (0 in [-1, 1])
+
+
+def masked_input(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+  """What a method sees, for pictures: [B, S, S, 3] with the missing pixels painted grey."""
+  return np.where(np.asarray(masks)[..., None] > 0, images, HOLE_GREY)
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+  """Writes `data` to `path` via a temporary file in the same folder and a rename."""
+  folder = os.path.dirname(os.path.abspath(path))
+  os.makedirs(folder, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
+  try:
+    with os.fdopen(fd, "wb") as f:
+      f.write(data)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a normal file's mode is wanted
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+def save_png(path: str, image: np.ndarray) -> None:
+  """Saves uint8 [H, W, 3] or [H, W] atomically as PNG."""
+  buf = io.BytesIO()
+  Image.fromarray(np.asarray(image, np.uint8)).save(buf, format="PNG")
+  atomic_write_bytes(path, buf.getvalue())
+
+
+def grid(images: np.ndarray, columns: int, pad: int = 2, pad_value: int = 255) -> np.ndarray:
+  """uint8 [N, H, W, 3] -> one uint8 image of ceil(N / columns) rows."""
+  images = np.asarray(images, np.uint8)
+  n, h, w, c = images.shape
+  rows = -(-n // columns)
+  out = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad, c), pad_value, np.uint8)
+  for i in range(n):
+    r, k = divmod(i, columns)
+    out[pad + r * (h + pad):pad + r * (h + pad) + h, pad + k * (w + pad):pad + k * (w + pad) + w] = images[i]
+  return out
+
+
+def upscale(image: np.ndarray, factor: int) -> np.ndarray:
+  """Nearest-neighbour enlargement so 64x64 pictures are easy to look at."""
+  return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)

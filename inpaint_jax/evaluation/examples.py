@@ -1,0 +1,61 @@
+"""A few images under every mask type (the demo and `experiments/inpaint_examples.py`):
+one runner cell per mask type, a picture grid, a line of figures per mask type."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import jax
+import numpy as np
+from PIL import Image
+
+from inpaint_jax.data import images as images_lib
+from inpaint_jax.data import masks as masks_lib
+from inpaint_jax.evaluation import runner
+
+QUAD = ("original", "masked", "generated", "filled")
+
+
+def picture(out_dir: str, names: Sequence[str], mask_types: Sequence[str],
+            columns: int = 4, scale: int = 2) -> np.ndarray:
+  """uint8 picture from the cells under out_dir: per mask type, rows of (original, masked,
+  G(ẑ), filled) quads for the images `names`, `columns` quads to a row."""
+  tiles = []
+  for mask_type in mask_types:
+    cell = os.path.join(out_dir, mask_type)
+    for name in names:
+      for what in QUAD:
+        with Image.open(runner.image_path(cell, name, mask_type, what)) as im:
+          tiles.append(np.asarray(im.convert("RGB")))
+  grid = images_lib.grid(np.stack(tiles), columns=len(QUAD) * min(len(names), columns))
+  return images_lib.upscale(grid, scale)
+
+
+def run_examples(source, method: runner.Method, out_dir: str,
+                 mask_types: Sequence[str] = masks_lib.MASK_TYPES, seed: int = 0,
+                 num_images: int | None = None, picture_images: int = 8,
+                 log=print) -> list[dict]:
+  """Runs `method` (usually `runner.ours`) on the first `num_images` images of `source`
+  under each mask type into `out_dir/<mask type>/` (always afresh), writes
+  `out_dir/grid.png` and prints a line per mask type; returns the cells' summaries."""
+  n = len(source) if num_images is None else min(num_images, len(source))
+  settings = method.settings
+  log(f"inpainting {n} images x {len(mask_types)} mask types, "
+      f"{settings.get('iterations', '?')} iterations, {settings.get('restarts', '?')} restart(s), "
+      f"on {jax.devices()[0].platform}")
+  summaries = []
+  for mask_type in mask_types:
+    s = runner.run_cell(source, method, os.path.join(out_dir, mask_type), mask_type, seed=seed,
+                        batch_size=max(n, 1), num_images=n, progress=False, fresh=True)
+    generated = (f" (G(z) {s['mean_psnr_hole_generated']:6.2f})"
+                 if "mean_psnr_hole_generated" in s else "")
+    log(f"  {mask_type:8s} PSNR hole {s['mean_psnr_hole']:6.2f} dB{generated}"
+        f"  whole {s['mean_psnr_whole']:6.2f} dB  SSIM {s['mean_ssim']:.3f}"
+        f"  ({s['seconds_last_session']:.1f} s)")
+    summaries.append(s)
+  names = source.ids()[:min(picture_images, n)]
+  grid_path = os.path.join(out_dir, "grid.png")
+  images_lib.save_png(grid_path, picture(out_dir, names, mask_types))
+  log(f"wrote {grid_path} and a results.csv / summary.json per mask type")
+  return summaries

@@ -1,0 +1,244 @@
+"""Running one inpainting method over the images of a source: a *cell* (method x mask type).
+
+Every scored run in the project goes through `run_cell`: the whole-split runner, each
+Table 1 cell (ours and the baselines), the demo and the examples. It writes one format:
+
+  <out>/run.json                  what produced the cell (method and its settings, mask type,
+                                  seed, images); starting again with other settings is refused
+  <out>/images/<stem>_<mask>_{original,masked,filled}.png   (+ `_generated` for ours)
+  <out>/rows/batch_XXXXXX.csv     one per finished batch: the manifest that resume trusts
+  <out>/results.csv               one row per image, in order (all batches merged)
+  <out>/summary.json              the settings, the mean of every score column, timing
+
+Work is cut into fixed batches of consecutive images (batch k = images [kB, (k+1)B)). With
+several processes (jax.distributed), process p takes batches p, p + count, ... and the
+process that finds every batch done merges the rows, so whichever finishes last writes
+results.csv. Everything random about an image (its generated mask, its starting points)
+depends only on (seed, its pixel hash), so results do not depend on the batch size, the
+device count, the process count or the entry point.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import shutil
+import time
+from typing import Any, Callable
+
+import jax
+import ml_collections
+import numpy as np
+from tqdm import tqdm
+
+from inpaint_jax.core import inpaint as inpaint_lib
+from inpaint_jax.data import images as images_lib
+from inpaint_jax.data import masks as masks_lib
+from inpaint_jax.evaluation import metrics
+
+INDEX_COLUMNS = ("index", "id", "pixel_hash", "mask_type", "mask_seed")
+SCORE_COLUMNS = ("psnr_hole", "psnr_whole", "ssim")
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  """An inpainting method as the runner sees it.
+
+  fill(images [B, S, S, 3] in [-1, 1], masks [B, S, S], ids [B]) -> {'filled': [B, S, S, 3],
+  optionally 'generated' (written as a picture and scored before blending) and further
+  per-image [B] columns}; `columns` names those further columns; `settings` is recorded.
+  """
+
+  name: str
+  fill: Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, np.ndarray]]
+  columns: tuple[str, ...] = ()
+  settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def ours(params: dict, config: ml_collections.ConfigDict, seed: int = 0,
+         progress: Callable[[int], None] | None = None) -> Method:
+  """Yeh et al.'s method (`core.inpaint.inpaint`) as a runner method."""
+
+  def fill(images, masks, ids):
+    out = inpaint_lib.inpaint(images, masks, params, config, seed, ids=ids, progress=progress)
+    return {"filled": out.blended, "generated": out.generated, "context_loss": out.losses["context"],
+            "prior_loss": out.losses["prior"], "total_loss": out.losses["total"]}
+
+  s = config.search
+  settings = {"iterations": s.iterations, "restarts": s.restarts, "learning_rate": s.learning_rate,
+              "prior_weight": s.prior_weight, "blend": s.blend, "model": config.model.to_dict(),
+              "model_sha256": fingerprint(params)}
+  return Method("ours", fill, ("psnr_hole_generated", "context_loss", "prior_loss", "total_loss"),
+                settings)
+
+
+def fingerprint(tree: Any) -> str:
+  """sha256 of a pytree's arrays (the model a cell was made with), first 16 hex digits."""
+  digest = hashlib.sha256()
+  for leaf in jax.tree.leaves(jax.device_get(tree)):
+    digest.update(np.ascontiguousarray(np.asarray(leaf, np.float32)).tobytes())
+  return digest.hexdigest()[:16]
+
+
+def one_shot(name: str, fill: Callable[[np.ndarray, np.ndarray], np.ndarray],
+             settings: dict | None = None) -> Method:
+  """A method that fills in one call, `fill(images, masks) -> filled` (the baselines)."""
+  return Method(name, lambda images, masks, ids: {"filled": np.asarray(fill(images, masks))},
+                settings=dict(settings or {}))
+
+
+def image_path(out_dir: str, name: str, mask_type: str, what: str) -> str:
+  """Where a cell keeps picture `what` (original, masked, filled, generated) of image `name`."""
+  stem = os.path.splitext(os.path.basename(str(name)))[0]
+  return os.path.join(out_dir, "images", f"{stem}_{mask_type}_{what}.png")
+
+
+def _rows_path(out_dir: str, batch: int) -> str:
+  return os.path.join(out_dir, "rows", f"batch_{batch:06d}.csv")
+
+
+def _read_json(path: str) -> dict | None:
+  if not os.path.isfile(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def read_summary(out_dir: str) -> dict | None:
+  """A finished cell's summary.json, or None."""
+  return _read_json(os.path.join(out_dir, "summary.json"))
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      out.update(_flat(value, f"{prefix}{key}."))
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
+
+
+def _check_run(out_dir: str, run: dict, fresh: bool) -> None:
+  """Records what produces the cell; refuses to mix results made with other settings."""
+  path = os.path.join(out_dir, "run.json")
+  old = _read_json(path)
+  if old is not None and old != run:
+    if not fresh:
+      a, b = _flat(old), _flat(run)
+      diff = ", ".join(f"{k} {a.get(k)!r} there, {b.get(k)!r} now"
+                       for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+      raise ValueError(f"{out_dir} holds results made with other settings ({diff}); use "
+                       "another output folder, or delete that one to start fresh")
+  if old is not None and (old != run or fresh):
+    for name in ("rows", "images"):
+      shutil.rmtree(os.path.join(out_dir, name), ignore_errors=True)
+    for name in ("results.csv", "summary.json"):
+      if os.path.exists(os.path.join(out_dir, name)):
+        os.unlink(os.path.join(out_dir, name))
+  if old != run:
+    images_lib.atomic_write_bytes(path, json.dumps(run, indent=2, sort_keys=True).encode())
+
+
+def run_cell(source, method: Method, out_dir: str, mask_type: str, *, seed: int = 0,
+             batch_size: int = 64, num_images: int | None = None, write_images: bool = True,
+             process_index: int | None = None, process_count: int | None = None,
+             progress: bool = True, fresh: bool = False) -> dict:
+  """Inpaints the first `num_images` images of `source` (all if None) with `mask_type` masks.
+
+  source: random-access uint8 [S, S, 3] images with `ids()` (names) and `describe()`
+  (e.g. a `data.sources.FolderSource`). Resumes a killed run
+  with the same settings; `fresh=True` discards what `out_dir` holds first. Returns the
+  summary, or {'images_done_here': n} for a process that did not merge.
+  """
+  if mask_type not in masks_lib.MASK_TYPES:
+    raise ValueError(f"unknown mask type {mask_type!r}; choose one of {masks_lib.MASK_TYPES}")
+  if batch_size < 1:
+    raise ValueError(f"batch size must be at least 1, got {batch_size}")
+  process_index = jax.process_index() if process_index is None else process_index
+  process_count = jax.process_count() if process_count is None else process_count
+  n = len(source) if num_images is None else min(num_images, len(source))
+  names = source.ids()
+  run = {"method": method.name, "settings": method.settings, "mask_type": mask_type,
+         "seed": seed, "images": n, "batch_size": batch_size, "source": source.describe(),
+         "first_image": str(names[0]) if n else None, "last_image": str(names[n - 1]) if n else None}
+  os.makedirs(out_dir, exist_ok=True)
+  if process_index == 0:
+    _check_run(out_dir, json.loads(json.dumps(run)), fresh)
+  num_batches = -(-n // batch_size)
+  summary = read_summary(out_dir)
+  if summary is not None and summary.get("images") == n:
+    return summary  # finished earlier: keep its record (and its timing)
+
+  columns = INDEX_COLUMNS + SCORE_COLUMNS + method.columns
+  mine = [k for k in range(num_batches) if k % process_count == process_index]
+  todo = [k for k in mine if not os.path.exists(_rows_path(out_dir, k))]
+  size = source[0].shape[0]
+  start = time.perf_counter()
+  done_images = 0
+  with tqdm(total=sum(min(batch_size, n - k * batch_size) for k in todo), unit="img",
+            desc=f"{method.name} {mask_type}", disable=not progress) as bar:
+    if len(todo) < len(mine):
+      bar.write(f"resuming: {len(mine) - len(todo)} of {len(mine)} batches already done")
+    for k in todo:
+      idx = np.arange(k * batch_size, min((k + 1) * batch_size, n))
+      pixels = np.stack([source[int(i)] for i in idx])
+      hashes = images_lib.pixel_hashes(pixels)
+      images = images_lib.to_float(pixels)
+      masks = masks_lib.make_masks(mask_type, size, seed, hashes)
+      out = method.fill(images, masks, hashes)
+      filled = np.asarray(out["filled"], np.float32)
+      if filled.shape != images.shape:
+        raise ValueError(f"{method.name} returned shape {filled.shape} for images {images.shape}")
+      values = {**metrics.scores(filled, images, masks, out.get("generated")), **out}
+      if write_images:
+        shown = {"original": images, "masked": images_lib.masked_input(images, masks),
+                 "filled": filled}
+        if "generated" in out:
+          shown["generated"] = out["generated"]
+        for j, i in enumerate(idx):
+          for what, arr in shown.items():
+            images_lib.save_png(image_path(out_dir, names[i], mask_type, what),
+                                images_lib.to_uint8(arr[j]))
+      buf = io.StringIO()
+      writer = csv.writer(buf)
+      for j, i in enumerate(idx):
+        writer.writerow([int(i), names[i], int(hashes[j]), mask_type,
+                         masks_lib.mask_seed(seed, hashes[j])]
+                        + [f"{float(values[c][j]):.6g}" for c in columns[len(INDEX_COLUMNS):]])
+      images_lib.atomic_write_bytes(_rows_path(out_dir, k), buf.getvalue().encode())
+      done_images += len(idx)
+      bar.update(len(idx))
+      bar.set_postfix(img_s=f"{done_images / (time.perf_counter() - start):.2f}")
+  if not all(os.path.exists(_rows_path(out_dir, k)) for k in range(num_batches)):
+    return {"images_done_here": done_images}
+  rows = []
+  for k in range(num_batches):
+    with open(_rows_path(out_dir, k), newline="") as f:
+      rows.extend(csv.reader(f))
+  info = {**run, "platform": jax.devices()[0].platform,
+          "device_kind": jax.devices()[0].device_kind, "devices": jax.device_count(),
+          "seconds_last_session": round(time.perf_counter() - start, 1)}
+  return write_results(out_dir, columns, rows, info)
+
+
+def write_results(out_dir: str, columns: tuple[str, ...], rows: list[list], info: dict) -> dict:
+  """Writes results.csv (header `columns`, then `rows`) and summary.json (`info` plus the
+  mean of every score column), both atomically; returns the summary."""
+  buf = io.StringIO()
+  writer = csv.writer(buf)
+  writer.writerow(columns)
+  writer.writerows(rows)
+  images_lib.atomic_write_bytes(os.path.join(out_dir, "results.csv"), buf.getvalue().encode())
+  first = len(INDEX_COLUMNS)
+  cols = {c: np.array([float(r[i]) for r in rows]) for i, c in enumerate(columns) if i >= first}
+  summary = {**info, "images": len(rows),
+             **{f"mean_{c}": float(np.mean(v[np.isfinite(v)])) if np.isfinite(v).any()
+                else float("nan") for c, v in cols.items()}}
+  images_lib.atomic_write_bytes(os.path.join(out_dir, "summary.json"),
+                                json.dumps(summary, indent=2).encode())
+  return summary

@@ -1,0 +1,1 @@
+"""Networks (Flax linen modules): the DCGAN, the Context Encoder and their shared layers."""

@@ -1,0 +1,86 @@
+"""DCGAN training (Yeh et al. Sec. 3.4, Radford et al.): its state, its step and its `Task`.
+
+    from inpaint_jax.train import dcgan
+    state = dcgan.train_and_evaluate(config, workdir)
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from inpaint_jax.data import images as images_lib
+from inpaint_jax.models import dcgan as dcgan_models
+from inpaint_jax.train import gan
+from inpaint_jax.train import loop
+
+
+class TrainState(flax.struct.PyTreeNode):
+  step: jax.Array
+  g: gan.Net
+  d: gan.Net
+
+
+def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array) -> TrainState:
+  g_vars, d_vars = dcgan_models.init_variables(config.model, rng)
+  tx = gan.optimizer(config)
+  return TrainState(step=jnp.zeros((), jnp.int32), g=gan.Net.create(g_vars, tx),
+                    d=gan.Net.create(d_vars, tx))
+
+
+def sample_z(rng: jax.Array, batch_size: int, z_dim: int) -> jax.Array:
+  """z ~ U[-1, 1]^z_dim, [B, z_dim]."""
+  return jax.random.uniform(rng, (batch_size, z_dim), jnp.float32, -1.0, 1.0)
+
+
+def train_step(state: TrainState, batch: dict, rng: jax.Array, *, config: ml_collections.ConfigDict):
+  """One D update then one G update (non-saturating G loss).
+
+  batch: {'image': real images [B, S, S, 3] in [-1, 1]}. Returns the new state and scalar
+  metrics (d_loss, g_loss, d_real, d_fake).
+  """
+  generator, discriminator = dcgan_models.build_models(config.model)
+  z = sample_z(rng, batch["image"].shape[0], config.model.z_dim)
+
+  def g_loss(fake, d_logits):
+    loss = gan.non_saturating_loss(d_logits(fake))
+    return loss, {"g_loss": loss}
+
+  g, d, metrics = gan.adversarial_step(state.g, state.d, z, batch["image"], network=generator,
+                                       discriminator=discriminator, tx=gan.optimizer(config),
+                                       to_fake=lambda fake: fake, f_loss=g_loss)
+  return state.replace(step=state.step + 1, g=g, d=d), metrics
+
+
+def make_train_step(config: ml_collections.ConfigDict):
+  """`train_step` for `config` (not jitted; the loop and the benchmark jit it)."""
+  return functools.partial(train_step, config=ml_collections.FrozenConfigDict(config))
+
+
+def sample_grid(config: ml_collections.ConfigDict, state: TrainState, num: int = 64) -> np.ndarray:
+  """uint8 picture of G(z) for a fixed z (running BN statistics), 8 per row."""
+  generator, _ = dcgan_models.build_models(config.model)
+  z = sample_z(jax.random.PRNGKey(config.seed + 1), num, config.model.z_dim)
+  x = generator.apply(state.g.variables(), z, train=False)
+  return images_lib.grid(images_lib.to_uint8(x), columns=8)
+
+
+def task(config: ml_collections.ConfigDict) -> loop.Task:
+  """The DCGAN's state, step, batches and sample picture for the training loop."""
+  return loop.Task(
+      name="dcgan",
+      init_state=lambda source: create_train_state(config, jax.random.PRNGKey(config.seed)),
+      train_step=make_train_step(config),
+      make_batch=lambda step, images: {"image": images},
+      picture=lambda state, source: sample_grid(config, state),
+      shown="g_loss")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=None) -> TrainState:
+  """Trains a DCGAN for `config.num_steps` in `workdir` (resuming); see `loop.train`."""
+  return loop.train(task(config), config, workdir, source)

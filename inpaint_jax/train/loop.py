@@ -1,0 +1,135 @@
+"""The one training loop: every model (DCGAN, Context Encoder) brings a `Task`.
+
+The loop is resumable: the batch of step `s` and the random key of step `s` depend only on
+`(config.seed, s)`, so a run killed and started again from its latest checkpoint ends with
+bit-identical parameters to an uninterrupted one (on the same device and software).
+Metrics are fetched from the device only on logging steps, the state only on saving steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging as std_logging
+import os
+import time
+from typing import Any, Callable
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from tqdm import tqdm
+
+from inpaint_jax.data import images as images_lib
+from inpaint_jax.data import sources
+from inpaint_jax.train import checkpoints
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """What a model brings to the loop.
+
+  init_state(source) -> the step-0 state (a flax struct with a `step` field);
+  train_step(state, batch, rng) -> (state, metrics), pure (the loop jits it);
+  make_batch(step, images) -> the step's batch from its images [B, S, S, 3] in [-1, 1];
+  picture(state, source) -> uint8 sample picture; shown: the metric on the progress bar.
+  """
+
+  name: str
+  init_state: Callable[[Any], Any]
+  train_step: Callable[[Any, Any, jax.Array], tuple[Any, dict]]
+  make_batch: Callable[[int, np.ndarray], Any]
+  picture: Callable[[Any, Any], np.ndarray]
+  shown: str
+
+
+def step_rng(seed: int, step: int) -> jax.Array:
+  """The random key of training step `step`: a function of (seed, step) alone."""
+  return jax.random.fold_in(jax.random.PRNGKey(seed), step)
+
+
+class _DropLibraryInfo(std_logging.Filter):
+  """Keeps orbax's per-save INFO lines out of the training log (warnings still show)."""
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    return record.levelno >= std_logging.WARNING or "orbax" not in record.pathname
+
+
+def quiet_library_logs() -> None:
+  handler = logging.get_absl_handler()
+  if not any(isinstance(f, _DropLibraryInfo) for f in handler.filters):
+    handler.addFilter(_DropLibraryInfo())
+
+
+class MetricWriter:
+  """TensorBoard event files plus a line per log on stdout."""
+
+  def __init__(self, logdir: str):
+    from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+    self._tb = SummaryWriter(logdir=logdir)
+
+  def scalars(self, step: int, values: dict[str, float]) -> None:
+    for k, v in values.items():
+      self._tb.add_scalar(k, v, step)
+    logging.info("step %d: %s", step, ", ".join(f"{k}={v:.4g}" for k, v in values.items()))
+    self._tb.flush()
+
+  def image(self, step: int, name: str, image: np.ndarray) -> None:
+    self._tb.add_image(name, image, step, dataformats="HWC")
+    self._tb.flush()
+
+  def close(self):
+    self._tb.close()
+
+
+def train(task: Task, config: ml_collections.ConfigDict, workdir: str, source=None) -> Any:
+  """Trains `task` for `config.num_steps`, resuming from `workdir` if it has checkpoints.
+
+  Writes to `workdir`: `config.json`, `checkpoints/`, TensorBoard events and
+  `samples/step_XXXXXXX.png`. `source` overrides the config's dataset (a random-access
+  sequence of uint8 images, as from `data.sources.make_source`).
+  """
+  quiet_library_logs()
+  os.makedirs(workdir, exist_ok=True)
+  checkpoints.save_config(workdir, config)
+  if source is None:
+    source = sources.make_source(config.dataset, config.dataset.train_split,
+                                 config.model.image_size)
+  logging.info("%s: %d training images, batch %d", task.name, len(source), config.batch_size)
+  manager = checkpoints.make_manager(workdir, config.checkpoint_every, config.keep_checkpoints)
+  state, restored = checkpoints.restore_latest(manager, task.init_state(source))
+  if restored is not None:
+    logging.info("resumed from step %d in %s", restored, workdir)
+  start = int(state.step)
+  step_fn = jax.jit(task.train_step, donate_argnums=0)
+  writer = MetricWriter(workdir)
+  batches = sources.training_batches(source, config.batch_size, config.seed, start,
+                                     config.num_steps, flip=config.random_flip,
+                                     transform=task.make_batch)
+  last_time, last_step = time.perf_counter(), start
+  with tqdm(total=config.num_steps, initial=start, desc=task.name, unit="step",
+            disable=not config.get("progress_bar", True)) as bar:
+    for step, batch in batches:
+      state, metrics = step_fn(state, jax.tree.map(jnp.asarray, batch), step_rng(config.seed, step))
+      done = step + 1
+      bar.update(1)
+      last = done == config.num_steps
+      if done % config.log_every == 0 or last:
+        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        now = time.perf_counter()
+        metrics["steps_per_sec"] = (done - last_step) / max(now - last_time, 1e-9)
+        last_time, last_step = now, done
+        writer.scalars(done, metrics)
+        bar.set_postfix({task.shown: f"{metrics[task.shown]:.4g}"})
+        if not all(np.isfinite(v) for v in metrics.values()):
+          raise FloatingPointError(f"non-finite training metrics at step {done}: {metrics}")
+      if done % config.sample_every == 0 or last:
+        image = task.picture(state, source)
+        images_lib.save_png(os.path.join(workdir, "samples", f"step_{done:07d}.png"), image)
+        writer.image(done, "samples", image)
+      checkpoints.save(manager, done, state, force=last)
+  manager.wait_until_finished()
+  manager.close()
+  writer.close()
+  return state
