@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from inpaint_jax.configs import tiny
-from inpaint_jax.core import inpaint as inpainting
+from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.data import masks
 from inpaint_jax.models import dcgan as models
 
@@ -26,21 +26,21 @@ def _batch(n=3, seed=0):
 def test_inpaint_shapes_exact_known_pixels_and_seed(setup):
   config, params = setup
   images, m = _batch()
-  out = inpainting.inpaint(images, m, params, config, seed=3)
+  out = inpaint_lib.inpaint(images, m, params, config, seed=3)
   assert out.blended.shape == images.shape and out.generated.shape == images.shape
   assert out.z.shape == (3, config.model.z_dim) and out.losses["restarts"].shape == (3, 2)
   known = np.broadcast_to(m[..., None] > 0, images.shape)
   assert np.array_equal(out.blended[known], images[known])
-  again = inpainting.inpaint(images, m, params, config, seed=3)
+  again = inpaint_lib.inpaint(images, m, params, config, seed=3)
   np.testing.assert_array_equal(out.blended, again.blended)
-  other = inpainting.inpaint(images, m, params, config, seed=4)
+  other = inpaint_lib.inpaint(images, m, params, config, seed=4)
   assert not np.array_equal(out.z, other.z)
 
 
 def test_a_mask_without_hole_returns_the_input(setup):
   config, params = setup
   images, _ = _batch(2)
-  out = inpainting.inpaint(images, np.ones((2, 32, 32), np.float32), params, config)
+  out = inpaint_lib.inpaint(images, np.ones((2, 32, 32), np.float32), params, config)
   assert np.array_equal(out.blended, images)
 
 
@@ -57,4 +57,4 @@ def test_bad_input_raises_a_value_error_naming_the_problem(setup, change, messag
   config, params = setup
   images, m = change(*_batch())
   with pytest.raises(ValueError, match=message):
-    inpainting.inpaint(images, m, params, config)
+    inpaint_lib.inpaint(images, m, params, config)

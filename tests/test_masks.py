@@ -3,6 +3,7 @@ from PIL import Image
 import pytest
 
 from inpaint_jax.core import losses
+from inpaint_jax.data import images as images_lib
 from inpaint_jax.data import masks
 
 
@@ -91,3 +92,13 @@ def test_from_png_rule(tmp_path):
 def test_unknown_type():
   with pytest.raises(ValueError, match="unknown mask type 'square'"):
     masks.make_mask("square", 64, 0)
+
+
+def test_pixel_hash_is_a_function_of_the_8_bit_pixels_only():
+  pixels = np.random.default_rng(0).integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+  ids = images_lib.pixel_hashes(pixels)
+  np.testing.assert_array_equal(ids, images_lib.pixel_hashes(images_lib.to_float(pixels)))
+  np.testing.assert_array_equal(ids[::-1], images_lib.pixel_hashes(pixels[::-1]))
+  changed = pixels.copy()
+  changed[1, 4, 4, 0] ^= 1
+  assert images_lib.pixel_hashes(changed)[1] != ids[1] and (ids >= 0).all() and (ids < 2**31).all()

@@ -117,3 +117,12 @@ def test_chunked_unrolled_calls_equal_one_rolled_scan():
   for a, b in zip(jax.tree.leaves(results[0]), jax.tree.leaves(results[4])):
     np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
   assert results[4].curve.shape == (2, 11)
+
+
+def test_starting_points_depend_on_the_image_key_and_restart_only():
+  keys = jax.random.split(jax.random.PRNGKey(0), 3)
+  three = np.asarray(search.initial_z(keys, 2, 8))
+  reordered = np.asarray(search.initial_z(keys[::-1], 5, 8))
+  assert three.shape == (3, 2, 8) and reordered.shape == (3, 5, 8)
+  np.testing.assert_array_equal(three[0], reordered[2, :2])  # more restarts keep the first
+  assert np.abs(three).max() <= 1.0 and not np.array_equal(three[0, 0], three[0, 1])
