@@ -21,6 +21,7 @@ from absl import app
 from absl import flags
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 from inpaint_jax import ASSETS
 from inpaint_jax.configs import presets
@@ -160,6 +161,13 @@ def _check_finite(finite: bool, what: str) -> None:
                     "may be corrupt or the learning rate too high")
 
 
+def _search_bar(config, num_images: int, runs: int = 1) -> tqdm:
+  """A progress bar over the search iterations of `runs` calls of `inpaint` on `num_images`."""
+  chunks = -(-num_images // max(1, config.search.get("batch_size", 0) or num_images))
+  return tqdm(total=runs * chunks * config.search.iterations, desc="search", unit="it",
+              leave=False)
+
+
 def demo(out_dir: str) -> None:
   """Inpaints the bundled test faces with the shipped model under all four mask types."""
   _check_writable(out_dir)
@@ -174,9 +182,10 @@ def demo(out_dir: str) -> None:
                     for n in names])
   print(f"demo: {len(faces)} CelebA test faces (not in the training split), model "
         f"{os.path.basename(_CHECKPOINT.value or SHIPPED_MODEL)}")
-  summaries = examples.run_examples(sources.ArraySource(faces, names),
-                                    runner.ours(params, config, _SEED.value), out_dir,
-                                    seed=_SEED.value)
+  with _search_bar(config, len(faces), len(masks_lib.MASK_TYPES)) as bar:
+    summaries = examples.run_examples(sources.ArraySource(faces, names),
+                                      runner.ours(params, config, _SEED.value, bar.update),
+                                      out_dir, seed=_SEED.value, log=bar.write)
   for s in summaries:
     _check_finite(np.isfinite([s["mean_total_loss"], s["mean_psnr_whole"]]).all(),
                   f"mask type {s['mask_type']}")
@@ -227,8 +236,9 @@ def inpaint_photos() -> None:
     full_masks.append(full)
 
   print(f"searching z: {config.search.iterations} iterations, {config.search.restarts} restart(s)")
-  result = inpaint_lib.inpaint(np.stack([p.model_input for p in photos]), np.stack(small_masks),
-                               params, config, _SEED.value)
+  with _search_bar(config, len(photos)) as bar:
+    result = inpaint_lib.inpaint(np.stack([p.model_input for p in photos]), np.stack(small_masks),
+                                 params, config, _SEED.value, progress=bar.update)
   _check_finite(np.isfinite(result.blended).all() and np.isfinite(result.losses["total"]).all(),
                 ", ".join(p for p, _ in jobs[:3]))
   outputs = []
