@@ -151,21 +151,25 @@ def run_cell(source, method: Method, out_dir: str, mask_type: str, *, seed: int 
   """Inpaints the first `num_images` images of `source` (all if None) with `mask_type` masks.
 
   source: random-access uint8 [S, S, 3] images with `ids()` (names) and `describe()`
-  (e.g. a `data.sources.FolderSource`). Resumes a killed run
-  with the same settings; `fresh=True` discards what `out_dir` holds first. Returns the
-  summary, or {'images_done_here': n} for a process that did not merge.
+  (e.g. a `data.sources.FolderSource`). Resumes a killed run with the same settings;
+  `fresh=True` discards what `out_dir` holds first. Returns the summary, or
+  {'images_done_here': n} for a process that did not merge.
   """
   if mask_type not in masks_lib.MASK_TYPES:
     raise ValueError(f"unknown mask type {mask_type!r}; choose one of {masks_lib.MASK_TYPES}")
   if batch_size < 1:
     raise ValueError(f"batch size must be at least 1, got {batch_size}")
+  if num_images is not None and num_images < 1:
+    raise ValueError(f"the number of images must be at least 1 (or None for all), got {num_images}")
+  if len(source) == 0:
+    raise ValueError(f"the source holds no images: {source.describe()}")
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
   n = len(source) if num_images is None else min(num_images, len(source))
   names = source.ids()
   run = {"method": method.name, "settings": method.settings, "mask_type": mask_type,
          "seed": seed, "images": n, "batch_size": batch_size, "source": source.describe(),
-         "first_image": str(names[0]) if n else None, "last_image": str(names[n - 1]) if n else None}
+         "first_image": str(names[0]), "last_image": str(names[n - 1])}
   os.makedirs(out_dir, exist_ok=True)
   if process_index == 0:
     _check_run(out_dir, json.loads(json.dumps(run)), fresh)
