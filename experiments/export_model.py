@@ -8,6 +8,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from inpaint_jax import errors
 from inpaint_jax.train import checkpoints
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir.")
@@ -25,4 +26,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(errors.report_user_errors(main))

@@ -24,6 +24,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from inpaint_jax import ASSETS
+from inpaint_jax import errors
 from inpaint_jax.configs import presets
 from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.data import images as images_lib
@@ -55,10 +56,6 @@ DEMO_ITERATIONS = 500
 DEMO_RESTARTS = 2
 
 
-class UserError(Exception):
-  """A problem with the user's input: reported in one line, exit status 2."""
-
-
 # ----------------------------------------------------------------------------- photos
 
 
@@ -75,7 +72,7 @@ def read_photo(path: str, size: int) -> Photo:
   try:
     original = images_lib.read_image(path)
   except (FileNotFoundError, ValueError) as e:
-    raise UserError(str(e)) from e
+    raise errors.UserError(str(e)) from e
   h, w = original.shape[:2]
   model_input = sources.preprocess(original, sources.CropRule("center", 1.0, size))
   return Photo(path, original, sources.center_box(w, h), images_lib.to_float(model_input))
@@ -90,15 +87,15 @@ def photo_mask(photo: Photo, size: int, mask_path: str | None, mask_type: str | 
     try:
       full = masks_lib.from_png(mask_path)
     except (FileNotFoundError, ValueError) as e:
-      raise UserError(str(e)) from e
+      raise errors.UserError(str(e)) from e
     if full.shape != (h, w):
-      raise UserError(f"mask {mask_path} is {full.shape[1]}x{full.shape[0]} but image "
+      raise errors.UserError(f"mask {mask_path} is {full.shape[1]}x{full.shape[0]} but image "
                       f"{photo.path} is {w}x{h}")
     left, top, right, bottom = photo.box
     outside = np.ones((h, w), bool)
     outside[top:bottom, left:right] = False
     if (full[outside] == 0).any():
-      raise UserError(f"mask {mask_path} has missing pixels outside the centred square the model "
+      raise errors.UserError(f"mask {mask_path} has missing pixels outside the centred square the model "
                       f"sees in {photo.path}; crop the photo around the hole first")
     square = Image.fromarray((full * 255).astype(np.uint8)).crop(photo.box)
     small = np.asarray(square.resize((size, size), Image.Resampling.NEAREST)) > 127
@@ -133,14 +130,14 @@ def _load(checkpoint: str | None):
   try:
     config, g_vars, d_vars = checkpoints.load_model(path)
   except (FileNotFoundError, ValueError) as e:
-    raise UserError(str(e)) from e
+    raise errors.UserError(str(e)) from e
   if _ITERATIONS.value is not None:
     if _ITERATIONS.value < 1:
-      raise UserError(f"--iterations must be at least 1, got {_ITERATIONS.value}")
+      raise errors.UserError(f"--iterations must be at least 1, got {_ITERATIONS.value}")
     config.search.iterations = _ITERATIONS.value
   if _RESTARTS.value is not None:
     if _RESTARTS.value < 1:
-      raise UserError(f"--restarts must be at least 1, got {_RESTARTS.value}")
+      raise errors.UserError(f"--restarts must be at least 1, got {_RESTARTS.value}")
     config.search.restarts = _RESTARTS.value
   return config, {"generator": g_vars, "discriminator": d_vars}
 
@@ -152,12 +149,12 @@ def _check_writable(folder: str) -> None:
     probe = os.path.dirname(probe)
   probe = probe or "."
   if not os.path.isdir(probe) or not os.access(probe, os.W_OK):
-    raise UserError(f"output folder is not writable: {folder}")
+    raise errors.UserError(f"output folder is not writable: {folder}")
 
 
 def _check_finite(finite: bool, what: str) -> None:
   if not finite:
-    raise UserError(f"the search produced NaN or infinite values for {what}; the checkpoint "
+    raise errors.UserError(f"the search produced NaN or infinite values for {what}; the checkpoint "
                     "may be corrupt or the learning rate too high")
 
 
@@ -195,23 +192,23 @@ def demo(out_dir: str) -> None:
 def inpaint_photos() -> None:
   """Inpaints --image into --out, or every photo of --input_dir into --output_dir."""
   if bool(_IMAGE.value) == bool(_INPUT_DIR.value):
-    raise UserError("give exactly one of --image or --input_dir")
+    raise errors.UserError("give exactly one of --image or --input_dir")
   if bool(_MASK.value) == bool(_MASK_TYPE.value):
-    raise UserError("give exactly one of --mask or --mask_type")
+    raise errors.UserError("give exactly one of --mask or --mask_type")
   if _IMAGE.value:
     if not _OUT.value:
-      raise UserError("--image needs --out (a .png path)")
+      raise errors.UserError("--image needs --out (a .png path)")
     jobs = [(_IMAGE.value, _OUT.value)]
     out_folder = os.path.dirname(os.path.abspath(_OUT.value))
   else:
     if not _OUTPUT_DIR.value:
-      raise UserError("--input_dir needs --output_dir")
+      raise errors.UserError("--input_dir needs --output_dir")
     if not os.path.isdir(_INPUT_DIR.value):
-      raise UserError(f"input folder does not exist: {_INPUT_DIR.value}")
+      raise errors.UserError(f"input folder does not exist: {_INPUT_DIR.value}")
     names = sorted(n for n in os.listdir(_INPUT_DIR.value)
                    if n.lower().endswith(sources.IMAGE_EXTENSIONS))
     if not names:
-      raise UserError(f"input folder {_INPUT_DIR.value} holds no JPEG/PNG files")
+      raise errors.UserError(f"input folder {_INPUT_DIR.value} holds no JPEG/PNG files")
     jobs = [(os.path.join(_INPUT_DIR.value, n),
              os.path.join(_OUTPUT_DIR.value, os.path.splitext(n)[0] + ".png")) for n in names]
     out_folder = _OUTPUT_DIR.value
@@ -255,26 +252,19 @@ def inpaint_photos() -> None:
 def main(argv):
   command = argv[1] if len(argv) > 1 else None
   if len(argv) > 2:
-    raise UserError(f"unexpected arguments: {' '.join(argv[2:])}")
+    raise errors.UserError(f"unexpected arguments: {' '.join(argv[2:])}")
   if command == "demo":
     demo(_OUT.value or "demo_out")
   elif command == "inpaint":
     inpaint_photos()
   else:
-    raise UserError("usage: inpaint-jax {demo|inpaint} [--flags]; see inpaint-jax --helpfull")
-
-
-def _main_reporting_errors(argv):
-  try:
-    main(argv)
-  except UserError as e:
-    print(f"inpaint-jax: error: {e}", file=sys.stderr)
-    sys.exit(2)
+    raise errors.UserError("usage: inpaint-jax {demo|inpaint} [--flags]; see inpaint-jax --helpfull")
 
 
 def run():
   """Console-script entry point."""
-  app.run(_main_reporting_errors)
+  sys.argv[0] = "inpaint-jax"
+  app.run(errors.report_user_errors(main))
 
 
 if __name__ == "__main__":

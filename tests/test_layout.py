@@ -17,7 +17,8 @@ ALLOWED = {
     "core": {"models", "data"},
     "train": {"configs", "data", "models"},
     "evaluation": {"configs", "core", "data", "models", "train"},
-    "cli": {"inpaint_jax", "configs", "core", "data", "evaluation", "train"},
+    "errors": set(),
+    "cli": {"inpaint_jax", "configs", "core", "data", "errors", "evaluation", "train"},
 }
 HEAVY_OPTIONAL = {"tensorflow_datasets", "cv2", "matplotlib", "tensorboardX", "torch"}
 

@@ -97,3 +97,65 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_run(tmp_path):
   for a, b in ((g_a, g_b), (d_a, d_b)):
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
       np.testing.assert_array_equal(x, y)
+
+
+def test_bad_settings_are_refused_before_anything_is_written(image_folder, tmp_path):
+  for key, value, message in (("learning_rate", -1e-3, "learning_rate must be positive"),
+                              ("log_every", 0, "log_every must be a positive integer"),
+                              ("batch_size", 0, "batch_size must be a positive integer"),
+                              ("beta1", 1.0, r"beta1 must lie in \[0, 1\)")):
+    config = _config(image_folder)
+    config[key] = value
+    workdir = tmp_path / key
+    with pytest.raises(ValueError, match=message):
+      train.train_and_evaluate(config, str(workdir))
+    assert not workdir.exists()
+
+
+def test_another_architecture_is_refused_and_the_workdir_left_intact(image_folder, tmp_path):
+  workdir = str(tmp_path / "run")
+  train.train_and_evaluate(_config(image_folder, num_steps=2), workdir)
+  before = open(os.path.join(workdir, "config.json")).read()
+  other = _config(image_folder, num_steps=4)
+  other.model.ngf = 16
+  with pytest.raises(ValueError, match=r"another model \(model.ngf 8 there, 16 now\)"):
+    train.train_and_evaluate(other, workdir)
+  assert open(os.path.join(workdir, "config.json")).read() == before
+  assert checkpoints.load_model(workdir)[0].model.ngf == 8  # still loads
+
+
+def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(image_folder, tmp_path):
+  straight = train.train_and_evaluate(_config(image_folder, num_steps=8), str(tmp_path / "a"))
+  workdir = str(tmp_path / "b")
+  train.train_and_evaluate(_config(image_folder, num_steps=6), workdir)
+  latest = os.path.join(workdir, "checkpoints", "6")
+  for root, _, files in os.walk(latest):
+    for name in files:
+      with open(os.path.join(root, name), "wb") as f:
+        f.write(b"\x00garbage")
+  resumed = train.train_and_evaluate(_config(image_folder, num_steps=8), workdir)
+  assert os.path.isdir(os.path.join(workdir, "checkpoints", "damaged-6"))
+  for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # resumed from 4, same result
+
+
+@pytest.mark.slow
+def test_a_second_writer_on_a_workdir_is_refused(tmp_path):
+  folder = str(tmp_path / "imgs")
+  write_images(folder, 40)
+  workdir = str(tmp_path / "run")
+  first = _run_entry_point(folder, workdir, 100_000)
+  try:
+    lock = os.path.join(workdir, ".lock")
+    deadline = time.time() + 120
+    while time.time() < deadline and not (os.path.exists(lock) and open(lock).read().strip()):
+      time.sleep(0.1)
+    second = _run_entry_point(folder, workdir, 10)
+    _, err = second.communicate(timeout=120)
+    lines = [l for l in err.decode().splitlines() if "error:" in l]
+    assert second.returncode == 2 and len(lines) == 1, err.decode()[-2000:]
+    assert f"another process (pid {first.pid}) is training in {workdir}" in lines[0]
+    assert "Traceback" not in err.decode()
+  finally:
+    first.kill()
+    first.wait()

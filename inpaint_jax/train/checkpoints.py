@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from typing import Any
 
+from absl import logging
 import flax.serialization
 import jax
 import ml_collections
@@ -73,14 +75,50 @@ def save(manager: ocp.CheckpointManager, step: int, state: Any, force: bool = Fa
 
 
 def restore_latest(manager: ocp.CheckpointManager, target: Any) -> tuple[Any, int | None]:
-  """(`target` filled from the latest checkpoint, its step), or (`target`, None) if none."""
-  step = manager.latest_step()
-  if step is None:
-    return target, None
+  """(`target` filled from the newest readable checkpoint, its step), or (`target`, None).
+
+  A checkpoint that cannot be restored (a damaged file, a crash mid-write that orbax did
+  not catch) is moved aside to `checkpoints/damaged-<step>` with a warning, and the one
+  before it is tried, so a run resumes from its newest good state.
+  """
   abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct,
                           flax.serialization.to_state_dict(jax.device_get(target)))
-  tree = manager.restore(step, args=ocp.args.StandardRestore(abstract))
-  return flax.serialization.from_state_dict(target, tree), step
+  for step in sorted(manager.all_steps(), reverse=True):
+    try:
+      tree = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    except Exception as e:  # pylint: disable=broad-except
+      folder = os.path.join(str(manager.directory), str(step))
+      aside = os.path.join(str(manager.directory), f"damaged-{step}")
+      logging.warning("checkpoint %d in %s cannot be read (%s: %s); moved to %s, trying the "
+                      "previous one", step, manager.directory, type(e).__name__,
+                      str(e).splitlines()[0][:200] if str(e) else "", aside)
+      if os.path.isdir(aside):
+        shutil.rmtree(aside)
+      if os.path.isdir(folder):
+        os.replace(folder, aside)
+      manager.reload()
+      continue
+    return flax.serialization.from_state_dict(target, tree), step
+  return target, None
+
+
+def check_same_model(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError, before anything is written, if `workdir` holds a run whose model
+  (architecture) or, for a Context Encoder, mask type differs from `config`'s."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.isfile(path):
+    return
+  with open(path) as f:
+    saved = json.load(f)
+  new = json.loads(config.to_json_best_effort())
+  old_model = saved.get("model", {})
+  diff = [f"model.{k} {old_model[k]!r} there, {v!r} now"
+          for k, v in new["model"].items() if k in old_model and old_model[k] != v]
+  if saved.get("mask_type") != new.get("mask_type"):
+    diff.append(f"mask_type {saved.get('mask_type')!r} there, {new.get('mask_type')!r} now")
+  if diff:
+    raise ValueError(f"{workdir} holds a run of another model ({'; '.join(diff)}); use another "
+                     "--workdir, or delete that one to start over")
 
 
 def latest_step(workdir: str) -> int | None:

@@ -8,7 +8,9 @@ Metrics are fetched from the device only on logging steps, the state only on sav
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import logging as std_logging
 import os
 import time
@@ -83,19 +85,63 @@ class MetricWriter:
     self._tb.close()
 
 
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError naming the first training setting that makes no sense."""
+  for key in ("num_steps", "batch_size", "log_every", "sample_every", "checkpoint_every",
+              "keep_checkpoints"):
+    if not isinstance(config[key], int) or config[key] < 1:
+      raise ValueError(f"config.{key} must be a positive integer, got {config[key]!r}")
+  if not (np.isfinite(config.learning_rate) and config.learning_rate > 0):
+    raise ValueError(f"config.learning_rate must be positive, got {config.learning_rate!r}")
+  for key in ("beta1", "beta2"):
+    if not 0.0 <= config[key] < 1.0:
+      raise ValueError(f"config.{key} must lie in [0, 1), got {config[key]!r}")
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir: str):
+  """Holds an exclusive lock on `workdir` (a file lock the OS drops when the process dies,
+  so a killed run never leaves it stuck); raises ValueError if another process holds it."""
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, ".lock"), "a+") as f:
+    try:
+      fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      f.seek(0)
+      holder = f.read().strip() or "?"
+      raise ValueError(f"another process (pid {holder}) is training in {workdir}; wait for it or "
+                       "use another --workdir") from None
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    try:
+      yield
+    finally:
+      fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def train(task: Task, config: ml_collections.ConfigDict, workdir: str, source=None) -> Any:
   """Trains `task` for `config.num_steps`, resuming from `workdir` if it has checkpoints.
 
   Writes to `workdir`: `config.json`, `checkpoints/`, TensorBoard events and
   `samples/step_XXXXXXX.png`. `source` overrides the config's dataset (a random-access
-  sequence of uint8 images, as from `data.sources.make_source`).
+  sequence of uint8 images, as from `data.sources.make_source`). Bad settings, a workdir
+  of another model, or a second process on the same workdir raise ValueError before
+  anything is written; a damaged latest checkpoint is set aside and the previous one used.
   """
+  validate_config(config)
+  checkpoints.check_same_model(workdir, config)
+  with workdir_lock(workdir):
+    return _train_locked(task, config, workdir, source)
+
+
+def _train_locked(task: Task, config: ml_collections.ConfigDict, workdir: str, source) -> Any:
   quiet_library_logs()
-  os.makedirs(workdir, exist_ok=True)
-  checkpoints.save_config(workdir, config)
   if source is None:
     source = sources.make_source(config.dataset, config.dataset.train_split,
                                  config.model.image_size)
+  checkpoints.save_config(workdir, config)
   logging.info("%s: %d training images, batch %d", task.name, len(source), config.batch_size)
   manager = checkpoints.make_manager(workdir, config.checkpoint_every, config.keep_checkpoints)
   state, restored = checkpoints.restore_latest(manager, task.init_state(source))
