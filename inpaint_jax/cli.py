@@ -152,6 +152,26 @@ def _check_writable(folder: str) -> None:
     raise errors.UserError(f"output folder is not writable: {folder}")
 
 
+def _check_outputs(jobs: list[tuple[str, str]]) -> None:
+  """Refuses, before any work, outputs that would overwrite an input, collide with each
+  other, name a folder, or have an extension other than PNG or JPEG."""
+  inputs = {os.path.realpath(path): path for path, _ in jobs}
+  seen = {}
+  for path, out in jobs:
+    real = os.path.realpath(out)
+    if real in inputs:
+      raise errors.UserError(f"output {out} would overwrite the input {inputs[real]}")
+    if real in seen:
+      raise errors.UserError(f"{seen[real]} and {path} would both be written to {out}; rename "
+                             "one of them")
+    seen[real] = path
+    if os.path.isdir(out):
+      raise errors.UserError(f"output {out} is a folder; give a file name ending in .png or .jpg")
+    if not out.lower().endswith(images_lib.WRITABLE_EXTENSIONS):
+      raise errors.UserError(f"output {out} must end in one of "
+                             f"{', '.join(images_lib.WRITABLE_EXTENSIONS)} (the format follows it)")
+
+
 def _check_finite(finite: bool, what: str) -> None:
   if not finite:
     raise errors.UserError(f"the search produced NaN or infinite values for {what}; the checkpoint "
@@ -197,7 +217,7 @@ def inpaint_photos() -> None:
     raise errors.UserError("give exactly one of --mask or --mask_type")
   if _IMAGE.value:
     if not _OUT.value:
-      raise errors.UserError("--image needs --out (a .png path)")
+      raise errors.UserError("--image needs --out (a .png or .jpg path)")
     jobs = [(_IMAGE.value, _OUT.value)]
     out_folder = os.path.dirname(os.path.abspath(_OUT.value))
   else:
@@ -212,6 +232,7 @@ def inpaint_photos() -> None:
     jobs = [(os.path.join(_INPUT_DIR.value, n),
              os.path.join(_OUTPUT_DIR.value, os.path.splitext(n)[0] + ".png")) for n in names]
     out_folder = _OUTPUT_DIR.value
+  _check_outputs(jobs)
   _check_writable(out_folder)
   config, params = _load(_CHECKPOINT.value)
   size = config.model.image_size
@@ -245,7 +266,7 @@ def inpaint_photos() -> None:
     else:
       outputs.append((out_path, images_lib.to_uint8(result.blended[k])))
   for out_path, image in outputs:  # only once everything succeeded
-    images_lib.save_png(out_path, image)
+    images_lib.save_image(out_path, image)
     print(f"wrote {out_path}")
 
 

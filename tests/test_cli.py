@@ -96,6 +96,23 @@ def test_folder_in_folder_out(model_file, tmp_path):
   assert sorted(os.listdir(out)) == ["p0.png", "p1.png", "p2.png"]
 
 
+def test_two_inputs_with_one_stem_are_refused_and_jpeg_follows_the_extension(model_file, tmp_path):
+  src = tmp_path / "in"
+  src.mkdir()
+  for name in ("a.png", "a.jpg"):
+    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(src / name)
+  code, _, stderr = run("inpaint", "--input_dir", str(src), "--mask_type", "center",
+                        "--output_dir", str(tmp_path / "out"), "--checkpoint", model_file,
+                        "--iterations", "2")
+  assert code == 2 and "would both be written to" in _error_line(stderr)
+  assert not (tmp_path / "out").exists()
+  out = str(tmp_path / "r.jpg")
+  code, _, stderr = run("inpaint", "--image", str(src / "a.png"), "--mask_type", "center",
+                        "--out", out, "--checkpoint", model_file, "--iterations", "2")
+  assert code == 0, stderr[-2000:]
+  assert Image.open(out).format == "JPEG"
+
+
 def test_all_known_mask_copies_the_input(model_file, tmp_path):
   img = np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)
   Image.fromarray(img).save(tmp_path / "p.png")
@@ -132,7 +149,8 @@ def _bad_model(tmp_path, nan=False):
 
 
 @pytest.mark.parametrize("case", ["missing_image", "not_an_image", "mask_size", "architecture",
-                                  "not_writable", "nan", "bad_iterations", "no_mask"])
+                                  "not_writable", "nan", "bad_iterations", "no_mask",
+                                  "out_is_input", "out_is_folder", "out_extension"])
 def test_bad_input_one_line_error_and_nothing_written(case, model_file, photo, tmp_path):
   out = str(tmp_path / "result.png")
   args = ["inpaint", "--image", photo, "--mask_type", "center", "--out", out,
@@ -146,6 +164,9 @@ def test_bad_input_one_line_error_and_nothing_written(case, model_file, photo, t
       "nan": "NaN",
       "bad_iterations": "--iterations must be at least 1",
       "no_mask": "exactly one of --mask or --mask_type",
+      "out_is_input": "would overwrite the input",
+      "out_is_folder": "is a folder",
+      "out_extension": "must end in one of .png, .jpg, .jpeg",
   }[case]
   if case == "missing_image":
     args[2] = str(tmp_path / "nowhere.jpg")
@@ -167,8 +188,19 @@ def test_bad_input_one_line_error_and_nothing_written(case, model_file, photo, t
     args[10] = "0"
   elif case == "no_mask":
     args[3:5] = []
+  elif case == "out_is_input":
+    args[6] = out = photo
+  elif case == "out_is_folder":
+    os.makedirs(str(tmp_path / "folder.png"))
+    args[6] = out = str(tmp_path / "folder.png")
+  elif case == "out_extension":
+    args[6] = out = str(tmp_path / "result.tiff")
+  before = open(photo, "rb").read()
   code, _, stderr = run(*args)
   assert code == 2
   assert expect in _error_line(stderr)
-  assert not os.path.exists(out)
+  assert open(photo, "rb").read() == before
+  if case == "out_is_input":
+    return
+  assert not os.path.isfile(out)
   assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp-")]

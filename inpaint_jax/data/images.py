@@ -74,10 +74,21 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     raise
 
 
-def save_png(path: str, image: np.ndarray) -> None:
-  """Saves uint8 [H, W, 3] or [H, W] atomically as PNG."""
+WRITABLE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+def save_image(path: str, image: np.ndarray) -> None:
+  """Saves uint8 [H, W, 3] or [H, W] atomically, as PNG or JPEG (quality 95) by the
+  file's extension; raises ValueError for any other extension."""
+  ext = os.path.splitext(path)[1].lower()
+  if ext not in WRITABLE_EXTENSIONS:
+    raise ValueError(f"cannot write {path}: the extension must be one of {WRITABLE_EXTENSIONS}")
   buf = io.BytesIO()
-  Image.fromarray(np.asarray(image, np.uint8)).save(buf, format="PNG")
+  picture = Image.fromarray(np.asarray(image, np.uint8))
+  if ext == ".png":
+    picture.save(buf, format="PNG")
+  else:
+    picture.save(buf, format="JPEG", quality=95)
   atomic_write_bytes(path, buf.getvalue())
 
 

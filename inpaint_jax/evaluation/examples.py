@@ -56,6 +56,6 @@ def run_examples(source, method: runner.Method, out_dir: str,
     summaries.append(s)
   names = source.ids()[:min(picture_images, n)]
   grid_path = os.path.join(out_dir, "grid.png")
-  images_lib.save_png(grid_path, picture(out_dir, names, mask_types))
+  images_lib.save_image(grid_path, picture(out_dir, names, mask_types))
   log(f"wrote {grid_path} and a results.csv / summary.json per mask type")
   return summaries

@@ -106,8 +106,8 @@ def search_ablations(images: np.ndarray, masks: np.ndarray, params: dict,
   fig5 = labelled_grid([("real", u8(images)), ("input", shown_input),
                         ("G(z) pasted", u8(pasted)), ("blended", u8(paper.blended))])
   os.makedirs(out_dir, exist_ok=True)
-  images_lib.save_png(os.path.join(out_dir, "fig4_prior.png"), fig4)
-  images_lib.save_png(os.path.join(out_dir, "fig5_blending.png"), fig5)
+  images_lib.save_image(os.path.join(out_dir, "fig4_prior.png"), fig4)
+  images_lib.save_image(os.path.join(out_dir, "fig5_blending.png"), fig5)
   curves = {f"total loss, λ={w:g}": runs[w].curve for w in weights}
   images_lib.atomic_write_bytes(os.path.join(out_dir, "loss_curve.png"),
                               loss_curve_plot(curves, curve_stride, "context + prior loss"))

@@ -206,7 +206,7 @@ def run_cell(source, method: Method, out_dir: str, mask_type: str, *, seed: int 
           shown["generated"] = out["generated"]
         for j, i in enumerate(idx):
           for what, arr in shown.items():
-            images_lib.save_png(image_path(out_dir, names[i], mask_type, what),
+            images_lib.save_image(image_path(out_dir, names[i], mask_type, what),
                                 images_lib.to_uint8(arr[j]))
       buf = io.StringIO()
       writer = csv.writer(buf)

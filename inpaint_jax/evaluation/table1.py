@@ -275,7 +275,7 @@ def reproduce(runs: Sequence[DatasetRun], workdir: str, out_dir: str, missing: d
       if not cells:
         continue
       picture = figures.method_grid(cells, mask_type, names)
-      images_lib.save_png(os.path.join(out_dir, f"fig8_{run.name}_{mask_type}.png"), picture)
+      images_lib.save_image(os.path.join(out_dir, f"fig8_{run.name}_{mask_type}.png"), picture)
   with_model = [r for r in runs if r.dcgan is not None]
   if with_model and ablation_images:
     run = with_model[0]

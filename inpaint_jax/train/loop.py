@@ -172,7 +172,7 @@ def _train_locked(task: Task, config: ml_collections.ConfigDict, workdir: str, s
           raise FloatingPointError(f"non-finite training metrics at step {done}: {metrics}")
       if done % config.sample_every == 0 or last:
         image = task.picture(state, source)
-        images_lib.save_png(os.path.join(workdir, "samples", f"step_{done:07d}.png"), image)
+        images_lib.save_image(os.path.join(workdir, "samples", f"step_{done:07d}.png"), image)
         writer.image(done, "samples", image)
       checkpoints.save(manager, done, state, force=last)
   manager.wait_until_finished()
