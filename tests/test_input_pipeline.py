@@ -7,6 +7,8 @@ from PIL import Image
 import pytest
 
 from conftest import write_images
+from inpaint_jax.data import images as images_lib
+from inpaint_jax.data import masks as masks_lib
 from inpaint_jax.data import sources as ip
 
 
@@ -128,3 +130,45 @@ def test_eval_batches_cover_the_split_in_order(image_folder):
   src = ip.FolderSource(image_folder, "all", ip.CropRule("none", 1.0, 8))
   seen = [idx for idx, _ in ip.eval_batches(src, 5, start=2, stop=13)]
   assert np.concatenate(seen).tolist() == list(range(2, 13))
+
+
+@pytest.mark.parametrize("mode", ["I;16", "P", "CMYK", "LA", "L", "RGBA", "F"])
+def test_every_image_mode_is_read_with_its_intensities(tmp_path, mode):
+  ramp = np.tile(np.linspace(0, 1, 16), (16, 1))  # a grey ramp from black to white
+  want = np.round(ramp * 255)
+  if mode == "I;16":
+    image = Image.fromarray(np.round(ramp * 65535).astype(np.uint16))
+  elif mode == "F":
+    image = Image.fromarray(ramp.astype(np.float32), mode="F")
+  else:
+    image = Image.fromarray(want.astype(np.uint8)).convert(mode)
+  path = str(tmp_path / ("x.tiff" if mode in ("CMYK", "F") else "x.png"))
+  image.save(path)
+  got = images_lib.read_image(path).astype(float)
+  assert got.shape == (16, 16, 3)
+  np.testing.assert_allclose(got, np.repeat(want[..., None], 3, -1), atol=2)
+
+
+def test_the_exif_orientation_is_applied(tmp_path):
+  pixels = np.zeros((10, 20, 3), np.uint8)
+  pixels[:, :5] = 255  # a white band on the left of a landscape picture
+  image = Image.fromarray(pixels)
+  exif = image.getexif()
+  exif[0x0112] = 6  # "rotate 90 clockwise to display"
+  path = str(tmp_path / "phone.jpg")
+  image.save(path, exif=exif, quality=95)
+  shown = images_lib.read_image(path)
+  assert shown.shape == (20, 10, 3)  # upright: portrait
+  assert shown[:5].mean() > 200 and shown[-5:].mean() < 50  # the band is now on top
+
+
+def test_grey_mask_pixels_are_known_and_counted_in_a_warning(tmp_path, monkeypatch):
+  mask = np.full((8, 8), 255, np.uint8)
+  mask[2:6, 2:6] = 0
+  mask[1, 2:6] = 128  # an anti-aliased edge
+  Image.fromarray(mask).save(tmp_path / "m.png")
+  warnings = []
+  monkeypatch.setattr(masks_lib.logging, "warning", lambda msg, *a: warnings.append(msg % a))
+  m = masks_lib.from_png(str(tmp_path / "m.png"))
+  assert m[1, 2] == 1.0 and m[3, 3] == 0.0 and m.sum() == 64 - 16
+  assert len(warnings) == 1 and "4 pixel(s) are neither black" in warnings[0]

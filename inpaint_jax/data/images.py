@@ -9,6 +9,7 @@ import tempfile
 
 import numpy as np
 from PIL import Image
+from PIL import ImageOps
 
 
 def to_float(images: np.ndarray) -> np.ndarray:
@@ -34,8 +35,29 @@ def pixel_hashes(images) -> np.ndarray:
   return np.array([int.from_bytes(digest(a), "little") & 0x7FFFFFFF for a in pixels], np.int64)
 
 
+def to_8bit(image: Image.Image, mode: str = "RGB") -> Image.Image:
+  """Any image Pillow opens as 8-bit `mode` ('RGB' or 'L') with its intensities kept.
+
+  The EXIF orientation is applied (a phone photo comes out upright); 16- and 32-bit
+  integer images are scaled from their full range (Pillow's own conversion would clip
+  them at 255); float images are taken as [0, 1]; palette, CMYK, YCbCr and the like go
+  through Pillow's conversion; an alpha channel is dropped.
+  """
+  image = ImageOps.exif_transpose(image)
+  if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+    values = np.asarray(image, np.float64)
+    if image.mode == "F":
+      scale = 1.0
+    elif image.mode.startswith("I;16") or values.max(initial=0) <= 65535:
+      scale = 65535.0
+    else:
+      scale = 2.0**32 - 1
+    image = Image.fromarray(np.clip(np.round(values / scale * 255.0), 0, 255).astype(np.uint8))
+  return image if image.mode == mode else image.convert(mode)
+
+
 def read_image(path: str, mode: str = "RGB") -> np.ndarray:
-  """An image file as uint8 [H, W, 3] ('RGB') or [H, W] ('L'), converted by Pillow.
+  """An image file as uint8 [H, W, 3] ('RGB') or [H, W] ('L'), via `to_8bit`.
 
   Raises FileNotFoundError if there is no such file, ValueError if it is not an image.
   """
@@ -43,7 +65,7 @@ def read_image(path: str, mode: str = "RGB") -> np.ndarray:
     raise FileNotFoundError(f"image file does not exist: {path}")
   try:
     with Image.open(path) as im:
-      return np.asarray(im.convert(mode))
+      return np.asarray(to_8bit(im, mode))
   except Exception as e:  # pylint: disable=broad-except
     raise ValueError(f"{path} is not a readable image ({type(e).__name__}: {e})") from e
 

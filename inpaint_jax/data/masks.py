@@ -11,6 +11,7 @@ and `from_png`, a user's mask file.
 
 from __future__ import annotations
 
+from absl import logging
 import numpy as np
 from PIL import Image
 
@@ -99,11 +100,17 @@ def make_masks(kind: str, size: int, seed: int, ids) -> np.ndarray:
 def from_png(path: str, size: int | None = None) -> np.ndarray:
   """Reads a user's mask: float32 [H, W], 1 = known.
 
-  Rule: the file is converted to 8-bit grayscale (PIL 'L'; an alpha channel, if any, is
-  ignored); a pixel is known where that value is non-zero and missing where it is 0
-  (black = hole). If `size` is given the mask must be `size` x `size`.
+  Rule: the file is converted to 8-bit grayscale (`images.to_8bit`, so 16-bit masks keep
+  their range; an alpha channel is ignored); a pixel is missing where that value is 0
+  (black = hole) and known anywhere else, grey included. A mask with grey pixels (e.g.
+  anti-aliased edges) gets a warning saying how many there are and that they count as
+  known. If `size` is given the mask must be `size` x `size`.
   """
   gray = images_lib.read_image(path, "L")
   if size is not None and gray.shape != (size, size):
     raise ValueError(f"mask {path} is {gray.shape[1]}x{gray.shape[0]}, expected {size}x{size}")
+  grey = int(((gray > 0) & (gray < 255)).sum())
+  if grey:
+    logging.warning("mask %s: %d pixel(s) are neither black (0) nor white (255); they count as "
+                    "known (only black marks the hole)", path, grey)
   return (gray != 0).astype(np.float32)

@@ -67,14 +67,14 @@ def preprocess(image: Image.Image | np.ndarray, rule: CropRule,
   """Crop by `rule` and resize: any PIL image or uint8 array -> uint8 [size, size, 3].
 
   `bbox` is TFDS's normalised (ymin, xmin, ymax, xmax), used when rule.kind == 'bbox'.
-  Grayscale, palette and RGBA inputs are converted to RGB (alpha dropped).
+  Every Pillow mode is converted to 8-bit RGB with its intensities kept and the EXIF
+  orientation applied (`images.to_8bit`).
   """
   if isinstance(image, np.ndarray):
     if image.ndim == 3 and image.shape[-1] == 1:
       image = image[..., 0]
     image = Image.fromarray(image)
-  if image.mode != "RGB":
-    image = image.convert("RGB")
+  image = images_lib.to_8bit(image)
   w, h = image.size
   if rule.kind == "center":
     image = image.crop(center_box(w, h, rule.fraction))
