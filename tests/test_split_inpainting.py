@@ -158,17 +158,25 @@ def test_killed_run_resumes_to_the_same_csv(tmp_path):
   broken = str(tmp_path / "broken")
   proc = _start(_split_cmd(folder, model, broken, 2, iterations=60))
   rows_dir = os.path.join(broken, "rows")
+  manifests = lambda: sorted(n for n in os.listdir(rows_dir) if n.endswith(".csv")
+                             and not n.startswith("."))
   deadline = time.time() + 300
   while time.time() < deadline:
-    if os.path.isdir(rows_dir) and len([n for n in os.listdir(rows_dir) if n.endswith(".csv")]) >= 2:
+    if os.path.isdir(rows_dir) and len(manifests()) >= 3:
       break
     time.sleep(0.02)
   proc.send_signal(signal.SIGKILL)
   proc.wait()
-  done = [n for n in os.listdir(rows_dir) if n.endswith(".csv")]
-  assert 2 <= len(done) < 8 and not os.path.exists(os.path.join(broken, "results.csv"))
-  log = _finish(_start(_split_cmd(folder, model, broken, 2, iterations=60)))
-  assert f"resuming: {len(done)} of 8 batches already done" in log
+  done = manifests()
+  assert 3 <= len(done) < 8 and not os.path.exists(os.path.join(broken, "results.csv"))
+  # Damage two manifests: one emptied, one garbage. Their images must be done again.
+  open(os.path.join(rows_dir, done[0]), "w").close()
+  with open(os.path.join(rows_dir, done[1]), "w") as f:
+    f.write("garbage,1,2\n")
+  # Resume with another batch size: finished images are known by id, not by batch.
+  log = _finish(_start(_split_cmd(folder, model, broken, 3, iterations=60)))
+  assert f"resuming: {2 * (len(done) - 2)} of 16 images already done" in log
+  assert log.count("is damaged") == 2
   a, b = _rows(whole), _rows(broken)
   assert len(b) == 16 and len({r["id"] for r in b}) == 16
-  assert a == b
+  _same_rows(a, b)

@@ -6,14 +6,15 @@ Table 1 cell (ours and the baselines), the demo and the examples. It writes one 
   <out>/run.json                  what produced the cell (method and its settings, mask type,
                                   seed, images); starting again with other settings is refused
   <out>/images/<stem>_<mask>_{original,masked,filled}.png   (+ `_generated` for ours)
-  <out>/rows/batch_XXXXXX.csv     one per finished batch: the manifest that resume trusts
+  <out>/rows/images_FIRST_LAST.csv  one per finished batch: the manifest that resume trusts
   <out>/results.csv               one row per image, in order (all batches merged)
   <out>/summary.json              the settings, the mean of every score column, timing
 
-Work is cut into fixed batches of consecutive images (batch k = images [kB, (k+1)B)). With
-several processes (jax.distributed), process p takes batches p, p + count, ... and the
-process that finds every batch done merges the rows, so whichever finishes last writes
-results.csv. Everything random about an image (its generated mask, its starting points)
+Resume is by image: a run started again (with the same settings; the batch size may
+differ) reads every valid rows file, redoes the images of damaged ones, and batches the
+images still missing. With several processes (jax.distributed), process p owns the images
+of batches p, p + count, ... and the process that finds every image done merges the rows,
+so whichever finishes last writes results.csv. Everything random about an image (its generated mask, its starting points)
 depends only on (seed, its pixel hash), so results do not depend on the batch size, the
 device count, the process count or the entry point.
 """
@@ -30,6 +31,7 @@ import shutil
 import time
 from typing import Any, Callable
 
+from absl import logging
 import jax
 import ml_collections
 import numpy as np
@@ -97,8 +99,40 @@ def image_path(out_dir: str, name: str, mask_type: str, what: str) -> str:
   return os.path.join(out_dir, "images", f"{stem}_{mask_type}_{what}.png")
 
 
-def _rows_path(out_dir: str, batch: int) -> str:
-  return os.path.join(out_dir, "rows", f"batch_{batch:06d}.csv")
+def _rows_path(out_dir: str, first: int, last: int) -> str:
+  return os.path.join(out_dir, "rows", f"images_{first:06d}_{last:06d}.csv")
+
+
+def _finished_rows(out_dir: str, names: list, n: int, mask_type: str,
+                   columns: tuple[str, ...]) -> dict[int, list[str]]:
+  """Index -> row of every image a valid rows file records. A rows file that is empty,
+  unparseable, or whose rows do not describe the images it claims (index, name, mask type,
+  number of fields, numbers) is reported, deleted, and its images are done again."""
+  folder = os.path.join(out_dir, "rows")
+  done = {}
+  for file in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+    path = os.path.join(folder, file)
+    if file.startswith(".") or not file.endswith(".csv"):  # skip another writer's temp file
+      continue
+    try:
+      with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+      if not rows:
+        raise ValueError("empty")
+      for row in rows:
+        if len(row) != len(columns):
+          raise ValueError(f"a row has {len(row)} fields, not {len(columns)}")
+        index = int(row[0])
+        if not 0 <= index < n or row[1] != str(names[index]) or row[3] != mask_type:
+          raise ValueError(f"a row claims image {row[0]} {row[1]!r} ({row[3]})")
+        [float(v) for v in row[len(INDEX_COLUMNS):]]  # pylint: disable=expression-not-assigned
+    except (ValueError, csv.Error, UnicodeDecodeError) as e:
+      logging.warning("rows file %s is damaged (%s); its images will be done again", path, e)
+      os.unlink(path)
+      continue
+    for row in rows:
+      done.setdefault(int(row[0]), row)
+  return done
 
 
 def _read_json(path: str) -> dict | None:
@@ -123,18 +157,28 @@ def _flat(tree: dict, prefix: str = "") -> dict:
   return out
 
 
+# Settings that may change between sessions of one cell: resume is by image.
+_MAY_CHANGE = ("batch_size",)
+
+
 def _check_run(out_dir: str, run: dict, fresh: bool) -> None:
   """Records what produces the cell; refuses to mix results made with other settings."""
   path = os.path.join(out_dir, "run.json")
-  old = _read_json(path)
-  if old is not None and old != run:
+  try:
+    old = _read_json(path)
+  except ValueError:
+    logging.warning("%s is damaged; the cell is started afresh", path)
+    old, fresh = {}, True
+  same = lambda a, b: ({k: v for k, v in a.items() if k not in _MAY_CHANGE}
+                       == {k: v for k, v in b.items() if k not in _MAY_CHANGE})
+  if old is not None and not same(old, run):
     if not fresh:
       a, b = _flat(old), _flat(run)
       diff = ", ".join(f"{k} {a.get(k)!r} there, {b.get(k)!r} now"
                        for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
       raise ValueError(f"{out_dir} holds results made with other settings ({diff}); use "
                        "another output folder, or delete that one to start fresh")
-  if old is not None and (old != run or fresh):
+  if old is not None and (not same(old, run) or fresh):
     for name in ("rows", "images"):
       shutil.rmtree(os.path.join(out_dir, name), ignore_errors=True)
     for name in ("results.csv", "summary.json"):
@@ -173,23 +217,28 @@ def run_cell(source, method: Method, out_dir: str, mask_type: str, *, seed: int 
   os.makedirs(out_dir, exist_ok=True)
   if process_index == 0:
     _check_run(out_dir, json.loads(json.dumps(run)), fresh)
-  num_batches = -(-n // batch_size)
-  summary = read_summary(out_dir)
+  try:
+    summary = read_summary(out_dir)
+  except ValueError:
+    logging.warning("%s/summary.json is damaged; the rows are merged again", out_dir)
+    summary = None
   if summary is not None and summary.get("images") == n:
     return summary  # finished earlier: keep its record (and its timing)
 
   columns = INDEX_COLUMNS + SCORE_COLUMNS + method.columns
-  mine = [k for k in range(num_batches) if k % process_count == process_index]
-  todo = [k for k in mine if not os.path.exists(_rows_path(out_dir, k))]
+  done = _finished_rows(out_dir, names, n, mask_type, columns)
+  # Process p owns the images of batches p, p + count, ... of this session's batching.
+  mine = [i for i in range(n) if (i // batch_size) % process_count == process_index]
+  todo = [i for i in mine if i not in done]
+  batches = [todo[lo:lo + batch_size] for lo in range(0, len(todo), batch_size)]
   size = source[0].shape[0]
   start = time.perf_counter()
   done_images = 0
-  with tqdm(total=sum(min(batch_size, n - k * batch_size) for k in todo), unit="img",
-            desc=f"{method.name} {mask_type}", disable=not progress) as bar:
+  with tqdm(total=len(todo), unit="img", desc=f"{method.name} {mask_type}",
+            disable=not progress) as bar:
     if len(todo) < len(mine):
-      bar.write(f"resuming: {len(mine) - len(todo)} of {len(mine)} batches already done")
-    for k in todo:
-      idx = np.arange(k * batch_size, min((k + 1) * batch_size, n))
+      bar.write(f"resuming: {len(mine) - len(todo)} of {len(mine)} images already done")
+    for idx in map(np.asarray, batches):
       pixels = np.stack([source[int(i)] for i in idx])
       hashes = images_lib.pixel_hashes(pixels)
       images = images_lib.to_float(pixels)
@@ -207,23 +256,22 @@ def run_cell(source, method: Method, out_dir: str, mask_type: str, *, seed: int 
         for j, i in enumerate(idx):
           for what, arr in shown.items():
             images_lib.save_image(image_path(out_dir, names[i], mask_type, what),
-                                images_lib.to_uint8(arr[j]))
+                                  images_lib.to_uint8(arr[j]))
       buf = io.StringIO()
       writer = csv.writer(buf)
       for j, i in enumerate(idx):
         writer.writerow([int(i), names[i], int(hashes[j]), mask_type,
                          masks_lib.mask_seed(seed, hashes[j])]
                         + [f"{float(values[c][j]):.6g}" for c in columns[len(INDEX_COLUMNS):]])
-      images_lib.atomic_write_bytes(_rows_path(out_dir, k), buf.getvalue().encode())
+      images_lib.atomic_write_bytes(_rows_path(out_dir, int(idx[0]), int(idx[-1])),
+                                    buf.getvalue().encode())
       done_images += len(idx)
       bar.update(len(idx))
       bar.set_postfix(img_s=f"{done_images / (time.perf_counter() - start):.2f}")
-  if not all(os.path.exists(_rows_path(out_dir, k)) for k in range(num_batches)):
+  done = _finished_rows(out_dir, names, n, mask_type, columns)
+  if len(done) < n:  # another process still works on its images
     return {"images_done_here": done_images}
-  rows = []
-  for k in range(num_batches):
-    with open(_rows_path(out_dir, k), newline="") as f:
-      rows.extend(csv.reader(f))
+  rows = [done[i] for i in range(n)]
   info = {**run, "platform": jax.devices()[0].platform,
           "device_kind": jax.devices()[0].device_kind, "devices": jax.device_count(),
           "seconds_last_session": round(time.perf_counter() - start, 1)}
