@@ -4,7 +4,6 @@
       --out inpaint_jax/assets/celeba_dcgan.msgpack --dtype float16
 """
 
-from absl import app
 from absl import flags
 import numpy as np
 
@@ -26,4 +25,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(errors.report_user_errors(main))
+  errors.run_main(main)

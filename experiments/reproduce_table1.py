@@ -65,4 +65,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(errors.report_user_errors(main))
+  errors.run_main(main)

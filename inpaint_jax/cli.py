@@ -17,7 +17,6 @@ import dataclasses
 import os
 import sys
 
-from absl import app
 from absl import flags
 import numpy as np
 from PIL import Image
@@ -43,7 +42,7 @@ _IMAGE = flags.DEFINE_string("image", None, "inpaint: one photo (JPEG/PNG, any s
 _INPUT_DIR = flags.DEFINE_string("input_dir", None, "inpaint: a folder of photos.")
 _MASK = flags.DEFINE_string("mask", None, "inpaint: mask file, same size as the photo(s).")
 _MASK_TYPE = flags.DEFINE_enum("mask_type", None, list(masks_lib.MASK_TYPES), "inpaint: generated mask.")
-_OUT = flags.DEFINE_string("out", None, "inpaint: output PNG for --image; demo: output folder.")
+_OUT = flags.DEFINE_string("out", None, "inpaint: output file for --image (.png or .jpg); demo: output folder.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "inpaint: output folder for --input_dir.")
 _PASTE_BACK = flags.DEFINE_bool("paste_back", False,
                                 "inpaint: write the result at the photo's original resolution.")
@@ -285,7 +284,9 @@ def main(argv):
 def run():
   """Console-script entry point."""
   sys.argv[0] = "inpaint-jax"
-  app.run(errors.report_user_errors(main))
+  # `--help` shows this module's docstring and flags, whatever script started us.
+  sys.modules["__main__"].__doc__ = f"{__doc__}\nflags:\n{flags.FLAGS.module_help(__name__)}"
+  errors.run_main(main)
 
 
 if __name__ == "__main__":

@@ -7,21 +7,44 @@ import os
 import sys
 from typing import Callable
 
+from absl import app
+from absl import flags
+
 
 class UserError(Exception):
   """A problem with the user's input or settings, reported in one line."""
 
 
 def report_user_errors(main: Callable) -> Callable:
-  """Wraps an absl `main(argv)`: UserError, ValueError and FileNotFoundError (what the
-  package raises for bad input) end the program with `<prog>: error: <message>`, status 2."""
+  """Wraps an absl `main(argv)`: UserError, absl's UsageError, ValueError and
+  FileNotFoundError (what the package raises for bad input) end the program with
+  `<prog>: error: <message>` and exit status 2."""
 
   @functools.wraps(main)
   def wrapped(argv):
     try:
       return main(argv)
-    except (UserError, ValueError, FileNotFoundError) as e:
+    except (UserError, app.UsageError, ValueError, FileNotFoundError) as e:
       print(f"{os.path.basename(sys.argv[0])}: error: {e}", file=sys.stderr)
       sys.exit(2)
 
   return wrapped
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing with a one-line error and exit status 2 (absl itself exits 1)."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    print(f"{os.path.basename(argv[0])}: error: {e}", file=sys.stderr)
+    sys.exit(2)
+  except SystemExit:
+    if set(argv[1:]) & {"--help", "-h", "-?", "--helpshort", "--helpfull"}:
+      sys.exit(0)  # absl exits 1 after printing the help that was asked for
+    raise
+
+
+def run_main(main: Callable) -> None:
+  """`app.run` for every command of the project: bad flags and user errors end in one line
+  on stderr and exit status 2."""
+  app.run(report_user_errors(main), flags_parser=_parse_flags)

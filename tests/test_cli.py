@@ -83,6 +83,15 @@ def test_demo_writes_one_cell_per_mask_type_and_a_grid(model_file, tmp_path):
   assert Image.open(out / "grid.png").size == (2 * (16 * 34 + 2), 2 * (8 * 34 + 2))
 
 
+def test_help_lists_subcommands_and_flags_and_bad_flags_exit_2():
+  code, stdout, stderr = run("--help")
+  assert code == 0
+  for text in ("inpaint-jax demo", "inpaint-jax inpaint", "--mask_type", "--paste_back"):
+    assert text in stdout + stderr, text
+  code, _, stderr = run("inpaint", "--no_such_flag=1")
+  assert code == 2 and "no_such_flag" in _error_line(stderr)
+
+
 def test_folder_in_folder_out(model_file, tmp_path):
   src = tmp_path / "in"
   src.mkdir()

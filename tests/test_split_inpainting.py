@@ -126,6 +126,17 @@ def test_one_image_gets_the_same_fill_through_every_path(tmp_path):
   assert np.abs(reference - pixels[3].astype(int))[m[3] == 0].mean() > 1
 
 
+def test_bad_flags_and_missing_files_are_one_line_errors_with_status_2(tmp_path):
+  for args, expect in (([f"--out={tmp_path / 'o'}"], "--checkpoint"),
+                       ([f"--out={tmp_path / 'o'}", "--checkpoint=/no/such/model"],
+                        "checkpoint does not exist: /no/such/model")):
+    proc = _start([SPLIT] + args)
+    _, err = proc.communicate(timeout=300)
+    lines = [l for l in err.splitlines() if "error:" in l]
+    assert proc.returncode == 2 and len(lines) == 1 and expect in lines[0], err[-2000:]
+    assert "Traceback" not in err
+
+
 def _free_port():
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
