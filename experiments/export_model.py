@@ -7,7 +7,7 @@
 from absl import flags
 import numpy as np
 
-from inpaint_jax import errors
+from inpaint_jax import commands
 from inpaint_jax.train import checkpoints
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir.")
@@ -25,4 +25,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  errors.run_main(main)
+  commands.run_main(main)

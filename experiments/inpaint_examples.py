@@ -11,7 +11,7 @@ mask type's cell (results.csv, summary.json, PNGs) is under --out/<mask type>/.
 from absl import app
 from absl import flags
 
-from inpaint_jax import errors
+from inpaint_jax import commands
 from inpaint_jax.configs import presets
 from inpaint_jax.data import masks
 from inpaint_jax.data import sources
@@ -45,4 +45,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  errors.run_main(main)
+  commands.run_main(main)

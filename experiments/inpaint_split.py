@@ -13,7 +13,7 @@ from absl import app
 from absl import flags
 import jax
 
-from inpaint_jax import errors
+from inpaint_jax import commands
 from inpaint_jax.configs import presets
 from inpaint_jax.data import masks
 from inpaint_jax.data import sources
@@ -56,4 +56,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  errors.run_main(main)
+  commands.run_main(main)

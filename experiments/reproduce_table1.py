@@ -13,7 +13,7 @@ whole test splits. Writes table1.md, table1.csv and the figures to --out.
 from absl import app
 from absl import flags
 
-from inpaint_jax import errors
+from inpaint_jax import commands
 from inpaint_jax.configs import presets
 from inpaint_jax.data import masks
 from inpaint_jax.evaluation import table1
@@ -65,4 +65,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  errors.run_main(main)
+  commands.run_main(main)

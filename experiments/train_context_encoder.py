@@ -10,7 +10,7 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-from inpaint_jax import errors
+from inpaint_jax import commands
 from inpaint_jax.train import context_encoder
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "CE config file (with :dataset,mask).",
@@ -26,4 +26,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  errors.run_main(main)
+  commands.run_main(main)

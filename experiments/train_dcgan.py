@@ -10,7 +10,7 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-from inpaint_jax import errors
+from inpaint_jax import commands
 from inpaint_jax.train import dcgan
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file.",
@@ -26,4 +26,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  errors.run_main(main)
+  commands.run_main(main)

@@ -23,7 +23,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from inpaint_jax import ASSETS
-from inpaint_jax import errors
+from inpaint_jax import commands
 from inpaint_jax.configs import presets
 from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.data import images as images_lib
@@ -71,7 +71,7 @@ def read_photo(path: str, size: int) -> Photo:
   try:
     original = images_lib.read_image(path)
   except (FileNotFoundError, ValueError) as e:
-    raise errors.UserError(str(e)) from e
+    raise commands.UserError(str(e)) from e
   h, w = original.shape[:2]
   model_input = sources.preprocess(original, sources.CropRule("center", 1.0, size))
   return Photo(path, original, sources.center_box(w, h), images_lib.to_float(model_input))
@@ -86,15 +86,15 @@ def photo_mask(photo: Photo, size: int, mask_path: str | None, mask_type: str | 
     try:
       full = masks_lib.from_png(mask_path)
     except (FileNotFoundError, ValueError) as e:
-      raise errors.UserError(str(e)) from e
+      raise commands.UserError(str(e)) from e
     if full.shape != (h, w):
-      raise errors.UserError(f"mask {mask_path} is {full.shape[1]}x{full.shape[0]} but image "
+      raise commands.UserError(f"mask {mask_path} is {full.shape[1]}x{full.shape[0]} but image "
                       f"{photo.path} is {w}x{h}")
     left, top, right, bottom = photo.box
     outside = np.ones((h, w), bool)
     outside[top:bottom, left:right] = False
     if (full[outside] == 0).any():
-      raise errors.UserError(f"mask {mask_path} has missing pixels outside the centred square the model "
+      raise commands.UserError(f"mask {mask_path} has missing pixels outside the centred square the model "
                       f"sees in {photo.path}; crop the photo around the hole first")
     square = Image.fromarray((full * 255).astype(np.uint8)).crop(photo.box)
     small = np.asarray(square.resize((size, size), Image.Resampling.NEAREST)) > 127
@@ -129,14 +129,14 @@ def _load(checkpoint: str | None):
   try:
     config, g_vars, d_vars = checkpoints.load_model(path)
   except (FileNotFoundError, ValueError) as e:
-    raise errors.UserError(str(e)) from e
+    raise commands.UserError(str(e)) from e
   if _ITERATIONS.value is not None:
     if _ITERATIONS.value < 1:
-      raise errors.UserError(f"--iterations must be at least 1, got {_ITERATIONS.value}")
+      raise commands.UserError(f"--iterations must be at least 1, got {_ITERATIONS.value}")
     config.search.iterations = _ITERATIONS.value
   if _RESTARTS.value is not None:
     if _RESTARTS.value < 1:
-      raise errors.UserError(f"--restarts must be at least 1, got {_RESTARTS.value}")
+      raise commands.UserError(f"--restarts must be at least 1, got {_RESTARTS.value}")
     config.search.restarts = _RESTARTS.value
   return config, {"generator": g_vars, "discriminator": d_vars}
 
@@ -148,7 +148,7 @@ def _check_writable(folder: str) -> None:
     probe = os.path.dirname(probe)
   probe = probe or "."
   if not os.path.isdir(probe) or not os.access(probe, os.W_OK):
-    raise errors.UserError(f"output folder is not writable: {folder}")
+    raise commands.UserError(f"output folder is not writable: {folder}")
 
 
 def _check_outputs(jobs: list[tuple[str, str]]) -> None:
@@ -159,21 +159,21 @@ def _check_outputs(jobs: list[tuple[str, str]]) -> None:
   for path, out in jobs:
     real = os.path.realpath(out)
     if real in inputs:
-      raise errors.UserError(f"output {out} would overwrite the input {inputs[real]}")
+      raise commands.UserError(f"output {out} would overwrite the input {inputs[real]}")
     if real in seen:
-      raise errors.UserError(f"{seen[real]} and {path} would both be written to {out}; rename "
+      raise commands.UserError(f"{seen[real]} and {path} would both be written to {out}; rename "
                              "one of them")
     seen[real] = path
     if os.path.isdir(out):
-      raise errors.UserError(f"output {out} is a folder; give a file name ending in .png or .jpg")
+      raise commands.UserError(f"output {out} is a folder; give a file name ending in .png or .jpg")
     if not out.lower().endswith(images_lib.WRITABLE_EXTENSIONS):
-      raise errors.UserError(f"output {out} must end in one of "
+      raise commands.UserError(f"output {out} must end in one of "
                              f"{', '.join(images_lib.WRITABLE_EXTENSIONS)} (the format follows it)")
 
 
 def _check_finite(finite: bool, what: str) -> None:
   if not finite:
-    raise errors.UserError(f"the search produced NaN or infinite values for {what}; the checkpoint "
+    raise commands.UserError(f"the search produced NaN or infinite values for {what}; the checkpoint "
                     "may be corrupt or the learning rate too high")
 
 
@@ -211,23 +211,23 @@ def demo(out_dir: str) -> None:
 def inpaint_photos() -> None:
   """Inpaints --image into --out, or every photo of --input_dir into --output_dir."""
   if bool(_IMAGE.value) == bool(_INPUT_DIR.value):
-    raise errors.UserError("give exactly one of --image or --input_dir")
+    raise commands.UserError("give exactly one of --image or --input_dir")
   if bool(_MASK.value) == bool(_MASK_TYPE.value):
-    raise errors.UserError("give exactly one of --mask or --mask_type")
+    raise commands.UserError("give exactly one of --mask or --mask_type")
   if _IMAGE.value:
     if not _OUT.value:
-      raise errors.UserError("--image needs --out (a .png or .jpg path)")
+      raise commands.UserError("--image needs --out (a .png or .jpg path)")
     jobs = [(_IMAGE.value, _OUT.value)]
     out_folder = os.path.dirname(os.path.abspath(_OUT.value))
   else:
     if not _OUTPUT_DIR.value:
-      raise errors.UserError("--input_dir needs --output_dir")
+      raise commands.UserError("--input_dir needs --output_dir")
     if not os.path.isdir(_INPUT_DIR.value):
-      raise errors.UserError(f"input folder does not exist: {_INPUT_DIR.value}")
+      raise commands.UserError(f"input folder does not exist: {_INPUT_DIR.value}")
     names = sorted(n for n in os.listdir(_INPUT_DIR.value)
                    if n.lower().endswith(sources.IMAGE_EXTENSIONS))
     if not names:
-      raise errors.UserError(f"input folder {_INPUT_DIR.value} holds no JPEG/PNG files")
+      raise commands.UserError(f"input folder {_INPUT_DIR.value} holds no JPEG/PNG files")
     jobs = [(os.path.join(_INPUT_DIR.value, n),
              os.path.join(_OUTPUT_DIR.value, os.path.splitext(n)[0] + ".png")) for n in names]
     out_folder = _OUTPUT_DIR.value
@@ -272,13 +272,13 @@ def inpaint_photos() -> None:
 def main(argv):
   command = argv[1] if len(argv) > 1 else None
   if len(argv) > 2:
-    raise errors.UserError(f"unexpected arguments: {' '.join(argv[2:])}")
+    raise commands.UserError(f"unexpected arguments: {' '.join(argv[2:])}")
   if command == "demo":
     demo(_OUT.value or "demo_out")
   elif command == "inpaint":
     inpaint_photos()
   else:
-    raise errors.UserError("usage: inpaint-jax {demo|inpaint} [--flags]; see inpaint-jax --helpfull")
+    raise commands.UserError("usage: inpaint-jax {demo|inpaint} [--flags]; see inpaint-jax --helpfull")
 
 
 def run():
@@ -286,7 +286,7 @@ def run():
   sys.argv[0] = "inpaint-jax"
   # `--help` shows this module's docstring and flags, whatever script started us.
   sys.modules["__main__"].__doc__ = f"{__doc__}\nflags:\n{flags.FLAGS.module_help(__name__)}"
-  errors.run_main(main)
+  commands.run_main(main)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ ALLOWED = {
     "core": {"models", "data"},
     "train": {"configs", "data", "models"},
     "evaluation": {"configs", "core", "data", "models", "train"},
-    "errors": set(),
-    "cli": {"inpaint_jax", "configs", "core", "data", "errors", "evaluation", "train"},
+    "commands": set(),
+    "cli": {"inpaint_jax", "configs", "core", "commands", "data", "evaluation", "train"},
 }
 HEAVY_OPTIONAL = {"tensorflow_datasets", "cv2", "matplotlib", "tensorboardX", "torch"}
 

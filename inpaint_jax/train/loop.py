@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import logging as std_logging
 import os
 import time
 from typing import Any, Callable
@@ -49,19 +48,6 @@ class Task:
 def step_rng(seed: int, step: int) -> jax.Array:
   """The random key of training step `step`: a function of (seed, step) alone."""
   return jax.random.fold_in(jax.random.PRNGKey(seed), step)
-
-
-class _DropLibraryInfo(std_logging.Filter):
-  """Keeps orbax's per-save INFO lines out of the training log (warnings still show)."""
-
-  def filter(self, record: std_logging.LogRecord) -> bool:
-    return record.levelno >= std_logging.WARNING or "orbax" not in record.pathname
-
-
-def quiet_library_logs() -> None:
-  handler = logging.get_absl_handler()
-  if not any(isinstance(f, _DropLibraryInfo) for f in handler.filters):
-    handler.addFilter(_DropLibraryInfo())
 
 
 class MetricWriter:
@@ -137,7 +123,6 @@ def train(task: Task, config: ml_collections.ConfigDict, workdir: str, source=No
 
 
 def _train_locked(task: Task, config: ml_collections.ConfigDict, workdir: str, source) -> Any:
-  quiet_library_logs()
   if source is None:
     source = sources.make_source(config.dataset, config.dataset.train_split,
                                  config.model.image_size)

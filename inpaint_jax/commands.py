@@ -1,14 +1,17 @@
-"""User errors on the command line: one line on stderr, exit status 2, no traceback."""
+"""How every command of the project runs (`run_main`): user errors and bad flags end in one
+line on stderr and exit status 2, `--help` exits 0, library INFO chatter is kept out."""
 
 from __future__ import annotations
 
 import functools
+import logging as std_logging
 import os
 import sys
 from typing import Callable
 
 from absl import app
 from absl import flags
+from absl import logging
 
 
 class UserError(Exception):
@@ -44,7 +47,23 @@ def _parse_flags(argv: list[str]) -> list[str]:
     raise
 
 
+class _DropLibraryInfo(std_logging.Filter):
+  """Drops the INFO lines of JAX's backend probing and orbax's saves and restores (their
+  warnings and errors still show); `--verbosity=1` shows everything."""
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    noisy = "orbax" in record.pathname or record.name.startswith("jax._src.xla_bridge")
+    return record.levelno >= std_logging.WARNING or not noisy or flags.FLAGS.verbosity >= 1
+
+
+def quiet_library_logs() -> None:
+  handler = logging.get_absl_handler()
+  if not any(isinstance(f, _DropLibraryInfo) for f in handler.filters):
+    handler.addFilter(_DropLibraryInfo())
+
+
 def run_main(main: Callable) -> None:
   """`app.run` for every command of the project: bad flags and user errors end in one line
-  on stderr and exit status 2."""
+  on stderr and exit status 2; library INFO lines are dropped."""
+  quiet_library_logs()
   app.run(report_user_errors(main), flags_parser=_parse_flags)
