@@ -264,8 +264,13 @@ def inpaint_photos() -> None:
       outputs.append((out_path, paste_back(photo, result.blended[k], full_masks[k])))
     else:
       outputs.append((out_path, images_lib.to_uint8(result.blended[k])))
-  for out_path, image in outputs:  # only once everything succeeded
-    images_lib.save_image(out_path, image)
+  files = {out_path: images_lib.encode_image(out_path, image) for out_path, image in outputs}
+  try:  # all or nothing, and only once everything else succeeded
+    images_lib.atomic_write_files(files)
+  except OSError as e:
+    raise commands.UserError(f"could not write {e.filename or 'the results'}: "
+                             f"{e.strerror or e}; no result was written") from e
+  for out_path in files:
     print(f"wrote {out_path}")
 
 

@@ -123,6 +123,26 @@ def test_two_inputs_with_one_stem_are_refused_and_jpeg_follows_the_extension(mod
   assert Image.open(out).format == "JPEG"
 
 
+def test_a_write_that_fails_leaves_no_result_at_all(model_file, tmp_path):
+  """A full disk, simulated by a file-size limit: the large second result cannot be
+  written, so neither is (all or nothing), and the error is one line."""
+  src = tmp_path / "in"
+  src.mkdir()
+  Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(src / "a_small.png")
+  noise = np.random.default_rng(0).integers(0, 255, (400, 400, 3), dtype=np.uint8)
+  Image.fromarray(noise).save(src / "b_large.png")
+  out = tmp_path / "out"
+  # 195 KiB per file: the small result fits, the pasted-back large one (~480 KB) does not.
+  proc = subprocess.run(
+      ["bash", "-c", 'ulimit -f 195 && exec "$@"', "bash"] + _cli()
+      + ["inpaint", "--input_dir", str(src), "--mask_type", "center", "--output_dir", str(out),
+         "--checkpoint", model_file, "--iterations", "2", "--paste_back"],
+      capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  assert "no result was written" in _error_line(proc.stderr)
+  assert not out.exists() or os.listdir(out) == []
+
+
 def test_all_known_mask_copies_the_input(model_file, tmp_path):
   img = np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)
   Image.fromarray(img).save(tmp_path / "p.png")

@@ -78,30 +78,42 @@ def masked_input(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
   return np.where(np.asarray(masks)[..., None] > 0, images, HOLE_GREY)
 
 
+def atomic_write_files(files: dict[str, bytes]) -> None:
+  """Writes every `path: data` of `files` or none of them: each goes to a temporary file in
+  its folder first, and only when all are on disk are they renamed into place. A failed
+  write (a full disk, a size limit) removes the temporary files and raises the OSError."""
+  umask = os.umask(0)
+  os.umask(umask)
+  temps = []
+  try:
+    for path, data in files.items():
+      folder = os.path.dirname(os.path.abspath(path))
+      os.makedirs(folder, exist_ok=True)
+      fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
+      temps.append((tmp, path))
+      with os.fdopen(fd, "wb") as f:
+        f.write(data)
+      os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a normal file's mode is wanted
+    for tmp, path in temps:
+      os.replace(tmp, path)
+  except BaseException:
+    for tmp, _ in temps:
+      if os.path.exists(tmp):
+        os.unlink(tmp)
+    raise
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
   """Writes `data` to `path` via a temporary file in the same folder and a rename."""
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(data)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a normal file's mode is wanted
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
+  atomic_write_files({path: data})
 
 
 WRITABLE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
-def save_image(path: str, image: np.ndarray) -> None:
-  """Saves uint8 [H, W, 3] or [H, W] atomically, as PNG or JPEG (quality 95) by the
-  file's extension; raises ValueError for any other extension."""
+def encode_image(path: str, image: np.ndarray) -> bytes:
+  """uint8 [H, W, 3] or [H, W] as PNG or JPEG (quality 95) bytes, by `path`'s extension;
+  raises ValueError for any other extension."""
   ext = os.path.splitext(path)[1].lower()
   if ext not in WRITABLE_EXTENSIONS:
     raise ValueError(f"cannot write {path}: the extension must be one of {WRITABLE_EXTENSIONS}")
@@ -111,7 +123,12 @@ def save_image(path: str, image: np.ndarray) -> None:
     picture.save(buf, format="PNG")
   else:
     picture.save(buf, format="JPEG", quality=95)
-  atomic_write_bytes(path, buf.getvalue())
+  return buf.getvalue()
+
+
+def save_image(path: str, image: np.ndarray) -> None:
+  """Saves uint8 [H, W, 3] or [H, W] atomically as `encode_image` encodes it."""
+  atomic_write_bytes(path, encode_image(path, image))
 
 
 def grid(images: np.ndarray, columns: int, pad: int = 2, pad_value: int = 255) -> np.ndarray:
