@@ -49,7 +49,12 @@ def bundled_model_path(dataset: str) -> str:
 def with_overrides(config: ml_collections.ConfigDict, iterations: int | None = None,
                    restarts: int | None = None, folder: str | None = None,
                    tfds_name: str | None = None) -> ml_collections.ConfigDict:
-  """A loaded config with the search length, restarts or data source replaced (None keeps)."""
+  """A loaded config with the search length, restarts or data source replaced (None keeps).
+
+  Raises ValueError for fewer than one iteration or restart."""
+  for name, value in (("iterations", iterations), ("restarts", restarts)):
+    if value is not None and value < 1:
+      raise ValueError(f"{name} must be at least 1, got {value}")
   if iterations:
     config.search.iterations = iterations
   if restarts:

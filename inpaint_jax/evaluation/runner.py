@@ -207,10 +207,19 @@ def run_cell(source, method: Method, out_dir: str, mask_type: str, *, seed: int 
     raise ValueError(f"the number of images must be at least 1 (or None for all), got {num_images}")
   if len(source) == 0:
     raise ValueError(f"the source holds no images: {source.describe()}")
+  if seed < 0:
+    raise ValueError(f"the seed must be a non-negative integer, got {seed}")
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
   n = len(source) if num_images is None else min(num_images, len(source))
   names = source.ids()
+  stems = {}
+  for name in names[:n]:
+    stem = os.path.splitext(os.path.basename(str(name)))[0]
+    if stem in stems:
+      raise ValueError(f"{stems[stem]} and {name} would share the pictures "
+                       f"{image_path(out_dir, name, mask_type, '*')}; rename one of them")
+    stems[stem] = name
   run = {"method": method.name, "settings": method.settings, "mask_type": mask_type,
          "seed": seed, "images": n, "batch_size": batch_size, "source": source.describe(),
          "first_image": str(names[0]), "last_image": str(names[n - 1])}

@@ -1,0 +1,85 @@
+"""Faults a hostile user meets, one test per class, through the real entry points.
+
+Classes tested beside the feature they break (kept there, listed here so that every class
+has its place): resume with other settings and damaged manifests
+(test_split_inpainting.py::test_killed_run_resumes_to_the_same_csv and the refusal below);
+a damaged checkpoint, another architecture, two writers, bad training settings
+(test_train.py); outputs over inputs, shared stems, full disk, bad flags, --help
+(test_cli.py); image modes and grey masks (test_input_pipeline.py).
+"""
+
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import write_images
+from inpaint_jax.configs import tiny
+from inpaint_jax.models import dcgan as models
+from inpaint_jax.train import checkpoints
+
+pytestmark = pytest.mark.slow
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+  root = tmp_path_factory.mktemp("faults")
+  folder = str(root / "imgs")
+  write_images(folder, 4, size=(32, 32))
+  config = tiny.get_config()
+  g_vars, d_vars = models.init_variables(config.model, jax.random.PRNGKey(0))
+  model = str(root / "tiny.msgpack")
+  checkpoints.export_model(model, config, g_vars, d_vars, dtype=np.float32)
+  return folder, model
+
+
+def _split(folder, model, out, *extra):
+  cmd = [sys.executable, os.path.join(REPO, "experiments", "inpaint_split.py"),
+         f"--checkpoint={model}", f"--folder={folder}", "--split=all", f"--out={out}",
+         "--iterations=2", "--batch_size=2", "--write_images=false"] + list(extra)
+  proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+  errors = [l for l in proc.stderr.splitlines() if "error:" in l]
+  return proc.returncode, errors, proc.stderr
+
+
+def test_a_split_restarted_with_other_settings_is_refused(setup, tmp_path):
+  folder, model = setup
+  out = str(tmp_path / "cell")
+  code, _, err = _split(folder, model, out)  # mask type: center, the default
+  assert code == 0, err[-2000:]
+  before = open(os.path.join(out, "results.csv")).read()
+  for flag, shown in (("--mask_type=half", "mask_type 'center' there, 'half' now"),
+                      ("--iterations=3", "settings.iterations 2 there, 3 now"),
+                      ("--num_images=3", "images 4 there, 3 now")):
+    code, errors, err = _split(folder, model, out, flag)
+    assert code == 2 and len(errors) == 1 and shown in errors[0], err[-2000:]
+    assert "Traceback" not in err
+  assert open(os.path.join(out, "results.csv")).read() == before  # untouched
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("--iterations=0", "iterations must be at least 1, got 0"),
+    ("--restarts=-1", "restarts must be at least 1, got -1"),
+    ("--batch_size=0", "batch size must be at least 1, got 0"),
+    ("--num_images=-3", "number of images must be at least 1"),
+    ("--seed=-1", "seed must be a non-negative integer, got -1"),
+])
+def test_values_that_make_no_sense_are_one_line_errors(setup, tmp_path, flag, message):
+  folder, model = setup
+  code, errors, err = _split(folder, model, str(tmp_path / "cell"), flag)
+  assert code == 2 and len(errors) == 1 and message in errors[0], err[-2000:]
+  assert not os.path.exists(tmp_path / "cell" / "results.csv")
+
+
+def test_two_images_with_one_stem_are_refused_before_any_work(setup, tmp_path):
+  _, model = setup
+  folder = tmp_path / "imgs"
+  write_images(str(folder), 2, size=(32, 32))
+  os.rename(folder / "000002.jpg", folder / "000001.png")
+  code, errors, err = _split(str(folder), model, str(tmp_path / "cell"))
+  assert code == 2 and len(errors) == 1 and "would share the pictures" in errors[0], err[-2000:]
