@@ -32,6 +32,8 @@ _RESTARTS = flags.DEFINE_integer("restarts", None, "Random restarts per image.")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Images per batch (all devices together).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of masks and starting points.")
 _WRITE_IMAGES = flags.DEFINE_bool("write_images", True, "Write the PNGs of every image.")
+_FRESH = flags.DEFINE_bool("fresh", False, "Discard what --out holds (made with other "
+                           "settings) and start again.")
 _COORD = flags.DEFINE_string("coordinator_address", None, "jax.distributed coordinator host:port.")
 _NPROC = flags.DEFINE_integer("num_processes", 1, "Number of hosts.")
 _PID = flags.DEFINE_integer("process_id", 0, "This host's index.")
@@ -51,7 +53,7 @@ def main(argv):
   method = runner.ours({"generator": g_vars, "discriminator": d_vars}, config, _SEED.value)
   summary = runner.run_cell(source, method, _OUT.value, _MASK_TYPE.value, seed=_SEED.value,
                             batch_size=_BATCH.value, num_images=_NUM.value,
-                            write_images=_WRITE_IMAGES.value)
+                            write_images=_WRITE_IMAGES.value, fresh=_FRESH.value)
   print(summary)
 
 

@@ -60,6 +60,9 @@ def test_a_split_restarted_with_other_settings_is_refused(setup, tmp_path):
     assert code == 2 and len(errors) == 1 and shown in errors[0], err[-2000:]
     assert "Traceback" not in err
   assert open(os.path.join(out, "results.csv")).read() == before  # untouched
+  code, _, err = _split(folder, model, out, "--mask_type=half", "--fresh")
+  assert code == 0, err[-2000:]
+  assert ",half," in open(os.path.join(out, "results.csv")).read()
 
 
 @pytest.mark.parametrize("flag,message", [

@@ -177,7 +177,7 @@ def _check_run(out_dir: str, run: dict, fresh: bool) -> None:
       diff = ", ".join(f"{k} {a.get(k)!r} there, {b.get(k)!r} now"
                        for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
       raise ValueError(f"{out_dir} holds results made with other settings ({diff}); use "
-                       "another output folder, or delete that one to start fresh")
+                       "another output folder, or start it afresh (--fresh, or delete it)")
   if old is not None and (not same(old, run) or fresh):
     for name in ("rows", "images"):
       shutil.rmtree(os.path.join(out_dir, name), ignore_errors=True)
