@@ -17,7 +17,10 @@ import numpy as np
 import pytest
 
 from conftest import write_images
+from inpaint_jax.configs import presets
 from inpaint_jax.configs import tiny
+from inpaint_jax.data import sources
+from inpaint_jax.evaluation import runner
 from inpaint_jax.models import dcgan as models
 from inpaint_jax.train import checkpoints
 
@@ -65,17 +68,22 @@ def test_a_split_restarted_with_other_settings_is_refused(setup, tmp_path):
   assert ",half," in open(os.path.join(out, "results.csv")).read()
 
 
-@pytest.mark.parametrize("flag,message", [
-    ("--iterations=0", "iterations must be at least 1, got 0"),
-    ("--restarts=-1", "restarts must be at least 1, got -1"),
-    ("--batch_size=0", "batch size must be at least 1, got 0"),
-    ("--num_images=-3", "number of images must be at least 1"),
-    ("--seed=-1", "seed must be a non-negative integer, got -1"),
-])
-def test_values_that_make_no_sense_are_one_line_errors(setup, tmp_path, flag, message):
+def test_values_that_make_no_sense_are_one_line_errors(setup, tmp_path):
   folder, model = setup
-  code, errors, err = _split(folder, model, str(tmp_path / "cell"), flag)
-  assert code == 2 and len(errors) == 1 and message in errors[0], err[-2000:]
+  code, errors, err = _split(folder, model, str(tmp_path / "cell"), "--iterations=0")
+  assert code == 2 and len(errors) == 1, err[-2000:]
+  assert "iterations must be at least 1, got 0" in errors[0]
+  # The same checks in this process (each is what the command line reports in one line).
+  config, g_vars, d_vars = checkpoints.load_model(model)
+  method = runner.ours({"generator": g_vars, "discriminator": d_vars}, config)
+  source = sources.FolderSource(folder, "all", sources.CropRule("none", 1.0, 32))
+  for kwargs, message in (({"batch_size": 0}, "batch size must be at least 1, got 0"),
+                          ({"num_images": -3}, "number of images must be at least 1"),
+                          ({"seed": -1}, "seed must be a non-negative integer, got -1")):
+    with pytest.raises(ValueError, match=message):
+      runner.run_cell(source, method, str(tmp_path / "cell"), "center", **kwargs)
+  with pytest.raises(ValueError, match="restarts must be at least 1, got -1"):
+    presets.with_overrides(config, restarts=-1)
   assert not os.path.exists(tmp_path / "cell" / "results.csv")
 
 
