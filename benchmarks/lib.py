@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import resource
+import tempfile
 import time
 from typing import Callable
 
@@ -18,13 +19,17 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from PIL import Image
 
 from inpaint_jax.configs import default
+from inpaint_jax.configs import tiny
 from inpaint_jax.core import blend
 from inpaint_jax.core import search as search_lib
 from inpaint_jax.data import masks as masks_lib
+from inpaint_jax.data import sources
 from inpaint_jax.models import dcgan as models
 from inpaint_jax.train import dcgan as dcgan_train
+from inpaint_jax.train import loop
 
 # Peak fp32 GFLOP/s, for the fraction-of-peak column. CPU: per core of the AVX-512
 # development machine (about 330 GFLOP/s for its 2 cores), times the cores this process
@@ -117,6 +122,9 @@ def bench_search(ngf: int, kernel: int, batch: int, iterations: int = 5, repeats
   images = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (batch, 64, 64, 3)), jnp.float32)
   m = jnp.asarray(masks_lib.make_masks("center", 64, 0, range(batch)))
   z0 = search_lib.initial_z(jax.random.split(jax.random.PRNGKey(0), batch), 1, cfg.z_dim)
+  spread = loop.data_parallel_sharding(batch)  # data-parallel where there are several devices
+  if spread:
+    images, m, z0 = jax.device_put((images, m, z0), spread.batch)
   run = lambda: search_lib.search(g_vars, d_vars, images, m, z0, cfg, search_cfg).z
   seconds = _timeit(run, repeats)
   per_s = batch * iterations / seconds
@@ -138,6 +146,9 @@ def bench_train(ngf: int, kernel: int, batch: int = 64, steps: int = 3, conv_imp
   images = {"image": jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (batch, 64, 64, 3)),
                                  jnp.float32)}
   rng = jax.random.PRNGKey(0)
+  spread = loop.data_parallel_sharding(batch)
+  if spread:
+    state, images = jax.device_put(state, spread.replicated), jax.device_put(images, spread.batch)
 
   def run():
     s = state
@@ -153,6 +164,88 @@ def bench_train(ngf: int, kernel: int, batch: int = 64, steps: int = 3, conv_imp
   frac = per_s * gflop / peak if (gflop and peak) else None
   return Row("train", ngf, kernel, batch, conv_impl, per_s, "steps/s", gflop, frac, peak_memory_mb(),
              note=f"{per_s * batch:.1f} images/s")
+
+
+def bench_loop_overhead(steps: int = 400, num_images: int = 64, repeats: int = 3) -> Row:
+  """The training loop's own cost: steps/s of `train.loop.train` (tiny model, where
+  overhead dominates; logging every steps/8 steps, no mid-run checkpoints or samples) over
+  steps/s of the bare jitted step called back to back on one device-resident batch.
+
+  Both are timed `repeats` times, interleaved, best of each; the loop's rate is read
+  between its first and last log, so compilation and the final save are left out.
+  """
+  config = tiny.get_config()
+  config.num_steps, config.log_every, config.progress_bar = steps, max(1, steps // 8), False
+  config.sample_every = config.checkpoint_every = 10 * steps
+  config.batch_size = 8
+  images = np.random.default_rng(0).integers(0, 256, (num_images, 32, 32, 3), np.uint8)
+  source = sources.ArraySource(images, [str(i) for i in range(num_images)])
+  task = dcgan_train.task(config)
+  bare_step = jax.jit(task.train_step, donate_argnums=0)
+  batch = {"image": jnp.asarray(sources.training_batch(source, config.batch_size, 0, 0))}
+  rng = loop.step_rng(0, 0)
+
+  def bare() -> float:
+    state = task.init_state(source)
+    state, _ = bare_step(state, batch, rng)
+    jax.block_until_ready(state)
+    start = time.perf_counter()
+    for _ in range(steps):
+      state, _ = bare_step(state, batch, rng)
+    jax.block_until_ready(state)
+    return steps / (time.perf_counter() - start)
+
+  def real() -> float:
+    logged = []
+    writer_scalars = loop.MetricWriter.scalars
+    loop.MetricWriter.scalars = lambda self, step, values: logged.append((step, time.perf_counter()))
+    try:
+      with tempfile.TemporaryDirectory() as workdir:
+        loop.train(task, config, workdir, source)
+    finally:
+      loop.MetricWriter.scalars = writer_scalars
+    (first, t0), (last, t1) = logged[0], logged[-2]
+    return (last - first) / (t1 - t0)
+
+  bare_rate = real_rate = 0.0
+  for _ in range(repeats):
+    bare_rate, real_rate = max(bare_rate, bare()), max(real_rate, real())
+  return Row("train loop", 8, 4, config.batch_size, "tiny 32px", real_rate, "steps/s",
+             note=f"bare jitted step {bare_rate:.0f} steps/s; loop / bare = {real_rate / bare_rate:.2f}")
+
+
+def bench_input(kind: str, num_images: int = 2000, batch: int = 64, steps: int = 100) -> Row:
+  """Images/s that `training_batches` delivers to the device (crop, resize, flip, float
+  conversion and copy included) from one kind of source of 64x64 images:
+  'folder' (decoded into memory), 'folder lazy' (decoded per batch), 'tfds lazy' and
+  'tfds cached' (TFDS mock celeb_a examples, 218x178, decoded per batch / from the cache).
+  """
+  with tempfile.TemporaryDirectory() as tmp:
+    if kind.startswith("folder"):
+      rng = np.random.default_rng(0)
+      for i in range(num_images):
+        pixels = rng.integers(0, 256, (109, 89, 3), np.uint8)
+        Image.fromarray(pixels).save(os.path.join(tmp, f"{i:06d}.jpg"), quality=90)
+      source = sources.FolderSource(tmp, "all", sources.CropRule("center", 108 / 178, 64),
+                                    in_memory=kind == "folder")
+      seconds = _time_batches(source, batch, steps)
+    else:
+      import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+      with tfds.testing.mock_data(num_examples=num_images):
+        source = sources.TfdsSource("celeb_a", "train", sources.CropRule("center", 108 / 178, 64),
+                                    download=False, in_memory=kind == "tfds cached",
+                                    cache_dir=tmp)
+        seconds = _time_batches(source, batch, steps)
+  return Row("input", 0, 0, batch, kind, batch * steps / seconds, "images/s")
+
+
+def _time_batches(source, batch: int, steps: int) -> float:
+  start = time.perf_counter()
+  for _, images in sources.training_batches(source, batch, 0, 0, steps,
+                                            transform=lambda step, x: jax.device_put(x)):
+    pass
+  jax.block_until_ready(images)
+  return time.perf_counter() - start
 
 
 def blend_inputs(batch: int, size: int = 64, seed: int = 0):

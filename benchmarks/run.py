@@ -1,4 +1,5 @@
-"""Speed of the latent search, training and blending; optionally against a PyTorch peer.
+"""Speed of the latent search, training and blending (optionally against a PyTorch peer),
+the training loop's overhead over its bare step, and the images/s each input source delivers.
 
   python benchmarks/run.py                       # full grid (minutes on a GPU)
   python benchmarks/run.py --batches=64 --ngfs=64 --out results/benchmark_cpu.json
@@ -28,6 +29,9 @@ _BLEND_BATCH = flags.DEFINE_integer("blend_batch", 64, "Blend batch size (0: ski
 _SCIPY = flags.DEFINE_bool("scipy", True, "Time the scipy spsolve loop beside the blend.")
 _TORCH = flags.DEFINE_bool("torch", True, "Time the PyTorch peer (if installed).")
 _XLA_MAX_BATCH = flags.DEFINE_integer("xla_max_batch", 64, "Largest batch timed for the 'xla' impl.")
+_LOOP = flags.DEFINE_bool("loop_overhead", True, "Time the training loop against its bare step.")
+_INPUTS = flags.DEFINE_list("inputs", ["folder", "folder lazy", "tfds lazy", "tfds cached"],
+                            "Sources whose delivered images/s are timed (TFDS via mock data).")
 _OUT = flags.DEFINE_string("out", "results/benchmark.json", "JSON output.")
 
 
@@ -67,6 +71,12 @@ def main(argv):
           ours = max(r.per_s for r in rows if (r.what, r.ngf, r.kernel) == ("train", ngf, k))
           add(benchmark.Row("train", ngf, k, _TRAIN_BATCH.value, "pytorch eager", per_s, "steps/s",
                             note=f"ours / pytorch = {ours / per_s:.2f}"))
+  if _LOOP.value:
+    add(benchmark.bench_loop_overhead())
+  for kind in _INPUTS.value:
+    if kind.startswith("tfds") and importlib.util.find_spec("tensorflow_datasets") is None:
+      continue
+    add(benchmark.bench_input(kind, steps=30 if "lazy" in kind else 300))
   if _BLEND_BATCH.value:
     blend_row = benchmark.bench_blend(_BLEND_BATCH.value)
     add(blend_row)

@@ -14,12 +14,14 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
 _OUT = flags.DEFINE_string("out", None, "Output .msgpack file.")
 _DTYPE = flags.DEFINE_enum("dtype", "float16", ["float16", "float32"], "Storage precision.")
+_EMA = flags.DEFINE_bool("ema", True, "Export the moving average of G's weights (where the run "
+                         "kept one); --noema exports the raw G.")
 flags.mark_flags_as_required(["workdir", "out"])
 
 
 def main(argv):
   del argv
-  config, g_vars, d_vars = checkpoints.load_model(_WORKDIR.value, _STEP.value)
+  config, g_vars, d_vars = checkpoints.load_model(_WORKDIR.value, _STEP.value, ema=_EMA.value)
   checkpoints.export_model(_OUT.value, config, g_vars, d_vars, dtype=np.dtype(_DTYPE.value))
   print(f"wrote {_OUT.value}")
 

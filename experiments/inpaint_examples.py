@@ -35,6 +35,7 @@ flags.mark_flag_as_required("checkpoint")
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  commands.one_cpu_device_per_core()
   config, g_vars, d_vars = checkpoints.load_model(_CHECKPOINT.value)
   config = presets.with_overrides(config, _ITERS.value, _RESTARTS.value, _FOLDER.value)
   source = sources.make_source(config.dataset, _SPLIT.value or config.dataset.test_split,

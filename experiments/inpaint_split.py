@@ -45,6 +45,8 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if _COORD.value:
     jax.distributed.initialize(_COORD.value, _NPROC.value, _PID.value)
+  else:  # several hosts: each already runs its own share
+    commands.one_cpu_device_per_core()
   config, g_vars, d_vars = checkpoints.load_model(_CHECKPOINT.value)
   config = presets.with_overrides(config, _ITERS.value, _RESTARTS.value, _FOLDER.value,
                                   _TFDS.value)

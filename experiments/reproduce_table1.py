@@ -36,11 +36,15 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of masks and starting points.")
 _METHODS = flags.DEFINE_list("methods", list(table1.METHODS), "Methods to run.")
 _MASKS = flags.DEFINE_list("mask_types", list(masks.MASK_TYPES), "Mask types to run.")
 _NN = flags.DEFINE_bool("nearest_neighbour", True, "Load the train splits for NN retrieval.")
+_FIGURE_IMAGES = flags.DEFINE_integer("figure_images", 6, "Test images per Fig. 8 grid.")
+_ABLATION_IMAGES = flags.DEFINE_integer(
+    "ablation_images", 8, "Images of the prior/blending ablations and loss curve (0: skip them).")
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  commands.one_cpu_device_per_core()
   common = dict(ce_root=_CE_ROOT.value, iterations=_ITERS.value, restarts=_RESTARTS.value,
                 with_train=_NN.value and "nn" in _METHODS.value)
   runs, missing = [], {}
@@ -61,7 +65,8 @@ def main(argv):
     raise app.UsageError("no dataset given: pass --celeba_folder, --cars_folder, ...")
   table1.reproduce(runs, _WORKDIR.value, _OUT.value, missing, mask_types=_MASKS.value,
                    methods=_METHODS.value, num_images=_NUM.value or None, seed=_SEED.value,
-                   batch_size=_BATCH.value)
+                   batch_size=_BATCH.value, figure_images=_FIGURE_IMAGES.value,
+                   ablation_images=_ABLATION_IMAGES.value)
 
 
 if __name__ == "__main__":

@@ -275,6 +275,7 @@ def inpaint_photos() -> None:
 
 
 def main(argv):
+  commands.one_cpu_device_per_core()
   command = argv[1] if len(argv) > 1 else None
   if len(argv) > 2:
     raise commands.UserError(f"unexpected arguments: {' '.join(argv[2:])}")

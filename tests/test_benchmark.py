@@ -27,7 +27,8 @@ def test_benchmark_entry_point_writes_table_and_json(tmp_path):
   proc = subprocess.run(
       [sys.executable, os.path.join(REPO, "benchmarks", "run.py"), "--batches=2",
        "--kernels=4", "--ngfs=8", "--iterations=2", "--train_batch=4", "--blend_batch=2",
-       "--torch=false", f"--out={out}"], capture_output=True, text=True, timeout=600)
+       "--torch=false", "--loop_overhead=false", "--inputs=", f"--out={out}"],
+      capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "| search | subpixel | 8 | 4 | 2 |" in proc.stdout
   data = json.loads(out.read_text())
@@ -35,6 +36,14 @@ def test_benchmark_entry_point_writes_table_and_json(tmp_path):
   assert whats == {"search", "train", "blend"}
   search_rows = [r for r in data["rows"] if r["what"] == "search"]
   assert all(r["per_s"] > 0 and r["gflop_per_item"] > 0 for r in search_rows)
+
+
+def test_loop_overhead_and_input_benchmarks_run_and_report_figures():
+  row = benchmark.bench_loop_overhead(steps=32, num_images=16, repeats=1)
+  assert row.per_s > 0 and "loop / bare = " in row.note
+  for kind in ("folder", "folder lazy"):
+    row = benchmark.bench_input(kind, num_images=16, batch=8, steps=3)
+    assert row.what == "input" and row.impl == kind and row.per_s > 0
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch peer not installed")

@@ -22,7 +22,7 @@ def test_run_examples_writes_grid_and_one_cell_per_mask_type(tmp_path):
   lines = []
   summaries = examples.run_examples(source, method, str(tmp_path), log=lines.append)
   assert [s["mask_type"] for s in summaries] == ["center", "pattern", "random", "half"]
-  assert any("PSNR hole" in l and "center" in l for l in lines)
+  assert any("PSNR hole" in l and "center" in l and "LPIPS" in l for l in lines)
   grid = np.asarray(Image.open(tmp_path / "grid.png"))
   # One row of (original, masked, G, blended) per mask type: 2 images side by side.
   assert grid.shape == (2 * (4 * 34 + 2), 2 * (8 * 34 + 2), 3)

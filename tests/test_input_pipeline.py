@@ -172,3 +172,34 @@ def test_grey_mask_pixels_are_known_and_counted_in_a_warning(tmp_path, monkeypat
   m = masks_lib.from_png(str(tmp_path / "m.png"))
   assert m[1, 2] == 1.0 and m[3, 3] == 0.0 and m.sum() == 64 - 16
   assert len(warnings) == 1 and "4 pixel(s) are neither black" in warnings[0]
+
+
+def test_tfds_cache_holds_the_decoded_examples_and_is_reused_or_rebuilt(tmp_path, monkeypatch):
+  tfds = pytest.importorskip("tensorflow_datasets")
+  pytest.importorskip("tensorflow")
+  rule = ip.CropRule("center", 108 / 178, 16)
+  with tfds.testing.mock_data(num_examples=10):
+    lazy = ip.TfdsSource("celeb_a", "train", rule, download=False)
+    cached = ip.TfdsSource("celeb_a", "train", rule, download=False, in_memory=True,
+                           cache_dir=str(tmp_path), num_threads=3)
+    (path,) = tmp_path.iterdir()
+    for i in range(10):
+      np.testing.assert_array_equal(cached[i], lazy[i])
+    np.testing.assert_array_equal(ip.take(cached, np.array([7, 2, 7])),
+                                  np.stack([lazy[7], lazy[2], lazy[7]]))
+    np.testing.assert_array_equal(ip.training_batch(cached, 4, 1, 3),
+                                  ip.training_batch(lazy, 4, 1, 3))
+
+    def no_decoding(self, index):
+      raise AssertionError("the cache should have been used")
+
+    want = lazy[4]
+    with monkeypatch.context() as m:
+      m.setattr(ip.TfdsSource, "_decode", no_decoding)
+      again = ip.TfdsSource("celeb_a", "train", rule, download=False, in_memory=True,
+                            cache_dir=str(tmp_path))
+      np.testing.assert_array_equal(again[4], want)
+    path.write_bytes(b"not a numpy file")  # a damaged cache is rebuilt, not trusted
+    rebuilt = ip.TfdsSource("celeb_a", "train", rule, download=False, in_memory=True,
+                            cache_dir=str(tmp_path))
+    np.testing.assert_array_equal(rebuilt[9], lazy[9])

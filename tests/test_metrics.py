@@ -39,3 +39,95 @@ def test_ssim_matches_scikit_image(seed):
   got = float(metrics.ssim(jnp.asarray(a[None]), jnp.asarray(b[None]))[0])
   assert abs(got - ref) < 1e-4
   assert abs(float(metrics.ssim(a[None], a[None])[0]) - 1.0) < 1e-6
+
+
+# ----------------------------------------------------------------------------- LPIPS
+
+
+def _np_lpips(a, b, params):
+  """LPIPS written from Zhang et al.'s definition in NumPy, from the same weight file:
+  scaling layer, AlexNet relu1-5 (PyTorch's padding and unpadded 3x3/2 max pools),
+  channel-unit-normalised squared differences, 1x1 linear weights, spatial means, sum."""
+  p = params["params"]
+  shift = np.array([-0.030, -0.088, -0.188])
+  scale = np.array([0.458, 0.448, 0.450])
+
+  def conv(x, kernel, bias, stride, pad):
+    x = np.pad(x, ((pad, pad), (pad, pad), (0, 0)))
+    k = kernel.shape[0]
+    win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(0, 1))[::stride, ::stride]
+    return np.einsum("hwcij,ijco->hwo", win, kernel) + bias
+
+  def pool(x):
+    win = np.lib.stride_tricks.sliding_window_view(x, (3, 3), axis=(0, 1))[::2, ::2]
+    return win.max(axis=(-1, -2))
+
+  def features(x):
+    x = (x - shift) / scale
+    out = []
+    for i, (stride, pad) in enumerate(((4, 2), (1, 2), (1, 1), (1, 1), (1, 1))):
+      if i in (1, 2):
+        x = pool(x)
+      c = p["AlexNet_0"][f"Conv_{i}"]
+      x = np.maximum(conv(x, c["kernel"].astype(np.float64), c["bias"], stride, pad), 0)
+      out.append(x)
+    return out
+
+  total = []
+  for x, y in zip(a.astype(np.float64), b.astype(np.float64)):
+    d = 0.0
+    for i, (fx, fy) in enumerate(zip(features(x), features(y))):
+      nx = fx / (np.sqrt((fx ** 2).sum(-1, keepdims=True)) + 1e-10)
+      ny = fy / (np.sqrt((fy ** 2).sum(-1, keepdims=True)) + 1e-10)
+      w = p[f"NetLinLayer_{i}"]["Conv_0"]["kernel"].reshape(-1)
+      d += (((nx - ny) ** 2) @ w).mean()
+    total.append(d)
+  return np.array(total)
+
+
+def test_lpips_matches_an_independent_numpy_forward_pass():
+  rng = np.random.default_rng(0)
+  smooth = lambda x: (x + np.roll(x, 1, 1) + np.roll(x, 1, 2)) / 3
+  a = smooth(rng.uniform(-1, 1, (3, 40, 48, 3))).astype(np.float32)
+  b = np.clip(a + rng.normal(0, 0.2, a.shape), -1, 1).astype(np.float32)
+  _, params = metrics._lpips_network()  # pylint: disable=protected-access
+  np.testing.assert_allclose(metrics.lpips(a, b), _np_lpips(a, b, params), rtol=2e-4)
+  lin = [np.asarray(params["params"][f"NetLinLayer_{i}"]["Conv_0"]["kernel"]) for i in range(5)]
+  assert all((w >= 0).all() for w in lin)  # v0.1 weights are non-negative: a distance
+
+
+def test_lpips_is_zero_for_identical_images_and_grows_with_noise_and_blur():
+  rng = np.random.default_rng(1)
+  yy, xx = np.mgrid[0:64, 0:64] / 64.0
+  base = np.stack([np.sin(6 * xx), np.cos(5 * yy), np.sin(4 * (xx + yy))], -1)[None] * 0.8
+  base = (base + rng.normal(0, 0.05, base.shape)).clip(-1, 1).astype(np.float32)
+  assert metrics.lpips(base, base)[0] < 1e-6
+  noise = [metrics.lpips(base, np.clip(base + rng.normal(0, s, base.shape), -1, 1))[0]
+           for s in (0.05, 0.1, 0.2, 0.4)]
+  assert np.all(np.diff(noise) > 0), noise
+  blurred, blur = base, []
+  for _ in range(3):
+    blurred = (blurred + np.roll(blurred, 1, 1) + np.roll(blurred, -1, 1)
+               + np.roll(blurred, 1, 2) + np.roll(blurred, -1, 2)) / 5
+    blur.append(metrics.lpips(base, blurred)[0])
+  assert np.all(np.diff(blur) > 0), blur
+  with pytest.raises(ValueError, match="H, W >= 32"):
+    metrics.lpips(base[:, :16, :16], base[:, :16, :16])
+
+
+def test_hole_box_is_the_bounding_box_grown_to_the_minimum_side():
+  m = np.ones((64, 64))
+  m[10:50, 20:30] = 0
+  assert metrics.hole_box(m) == (10, 9, 50, 41)  # width 10 grown to 32 about its centre
+  m = np.ones((64, 64))
+  m[0:4, 60:64] = 0
+  assert metrics.hole_box(m) == (0, 32, 32, 64)  # grown, then kept inside the image
+  assert metrics.hole_box(np.ones((64, 64))) == (0, 0, 64, 64)
+  filled = np.zeros((2, 64, 64, 3), np.float32)
+  images = filled.copy()
+  images[1, 0:4, 60:64] = 1.0
+  masks = np.ones((2, 64, 64))
+  masks[:, 0:4, 60:64] = 0
+  both = metrics.lpips_hole(filled, images, masks)
+  one = metrics.lpips(filled[1:, 0:32, 32:64], images[1:, 0:32, 32:64])
+  assert both[0] < 1e-6 and both[1] == pytest.approx(one[0], rel=1e-5)

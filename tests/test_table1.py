@@ -2,6 +2,7 @@
 markdown and CSV, the figures; cells are cached and the missing dataset is marked."""
 
 import csv
+import json
 import os
 
 import jax
@@ -14,6 +15,7 @@ from inpaint_jax.configs import tiny
 from inpaint_jax.data import masks as masks_lib
 from inpaint_jax.data import sources as ip
 from inpaint_jax.evaluation import baselines
+from inpaint_jax.evaluation import metrics
 from inpaint_jax.evaluation import runner
 from inpaint_jax.evaluation import table1
 from inpaint_jax.models import dcgan as models
@@ -48,6 +50,7 @@ def test_fill_method_cell_scores_every_image_and_is_cached(tmp_path):
   filled = baselines.mean_fill(x, m)
   mse = ((filled - x) ** 2 * 127.5 ** 2)[(1 - m).astype(bool)].mean()
   assert float(rows[2]["psnr_hole"]) == pytest.approx(10 * np.log10(255 ** 2 / mse), abs=1e-3)
+  assert float(rows[2]["lpips"]) == pytest.approx(metrics.lpips(filled, x)[0], rel=1e-4)
   assert s["images"] == 4 and s["method"] == "mean"
   assert os.path.isfile(os.path.join(out, "images", "000004_random_filled.png"))
   stamp = os.path.getmtime(os.path.join(out, "summary.json"))
@@ -57,6 +60,36 @@ def test_fill_method_cell_scores_every_image_and_is_cached(tmp_path):
   with pytest.raises(ValueError, match="other settings .*seed 3 there, 4 now"):
     runner.run_cell(source, method, out, "random", seed=4, num_images=4, batch_size=3,
                     progress=False)
+
+
+def test_a_finished_cell_from_before_lpips_gets_it_from_its_pictures(tmp_path):
+  folder = str(tmp_path / "imgs")
+  write_images(folder, 5, size=(32, 32))
+  source = ip.FolderSource(folder, "all", ip.CropRule("none", 1.0, 32))
+  out = str(tmp_path / "cell")
+  method = runner.one_shot("mean", baselines.mean_fill)
+  run = lambda: runner.run_cell(source, method, out, "center", num_images=5, batch_size=2,
+                                progress=False)
+  want = run()
+  results = os.path.join(out, "results.csv")
+  with open(results, newline="") as f:
+    rows = list(csv.DictReader(f))
+  old = [c for c in rows[0] if not c.startswith("lpips")]  # the cell as 0.2 wrote it
+  with open(results, "w", newline="") as f:
+    writer = csv.DictWriter(f, old, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+  summary = {k: v for k, v in runner.read_summary(out).items() if "lpips" not in k}
+  with open(os.path.join(out, "summary.json"), "w") as f:
+    json.dump(summary, f)
+  got = run()
+  # From the 8-bit pictures rather than the float fills: equal to well within a rounding.
+  assert got["mean_lpips"] == pytest.approx(want["mean_lpips"], rel=2e-2)
+  assert got["mean_lpips_hole"] == pytest.approx(want["mean_lpips_hole"], rel=2e-2)
+  assert got["mean_psnr_hole"] == want["mean_psnr_hole"]
+  with open(results, newline="") as f:
+    again = list(csv.DictReader(f))
+  assert list(again[0]) == list(rows[0]) and len(again) == 5
 
 
 def test_reproduce_end_to_end_with_tiny_models(tmp_path):
@@ -96,7 +129,11 @@ def test_reproduce_end_to_end_with_tiny_models(tmp_path):
   text = open(os.path.join(out, "table1.md")).read()
   assert "Not run: no SVHN here." in text and "Not run: no cars here." in text
   assert "(21.3)" in text and "(19.4)" in text  # the paper's CelebA center, CE and ours
-  for name in ("fig8_celeba_center.png", "fig8_celeba_random.png", "fig4_prior.png",
+  assert text.count("**The paper's claim**") == 1  # one sentence for the one dataset run
+  assert "LPIPS over the hole's bounding box" in text
+  assert all(r["lpips"] is not None and r["lpips"] >= 0 for r in rows)
+  for name in ("fig8_celeba_center.png", "fig8_celeba_random.png", "fig12_celeba.png",
+               "fig4_prior.png",
                "fig5_blending.png", "loss_curve.png", "ablations.json"):
     assert os.path.getsize(os.path.join(out, name)) > 0, name
   from PIL import Image  # pylint: disable=g-import-not-at-top
@@ -147,3 +184,18 @@ def test_entry_points_train_a_ce_and_build_the_table(tmp_path):
 def test_reproduce_rejects_unknown_methods(tmp_path):
   with pytest.raises(ValueError, match=r"unknown method or mask type \['poisson'\]"):
     table1.reproduce([], str(tmp_path), str(tmp_path), {}, methods=["ours", "poisson"])
+
+
+def test_the_claim_sentence_says_what_the_numbers_say():
+  def row(mask, method, psnr, lp):
+    return {"dataset": "cars", "mask_type": mask, "method": method, "psnr_hole": psnr,
+            "lpips_hole": lp}
+  rows = [row("center", "ce", 20.0, 0.10), row("center", "ours", 19.0, 0.05),
+          row("half", "ce", 15.0, 0.20), row("half", "ours", 13.0, 0.30),
+          row("random", "ce", 18.0, 0.30), row("random", "ours", 22.0, 0.10)]
+  text = table1.claim(rows, "cars")
+  assert "wins hole PSNR on center, half" in text and "on 1 of them" in text
+  assert "holds on center only" in text
+  assert "holds (" in table1.claim(rows[:2], "cars")
+  assert "does not hold" in table1.claim(rows[2:4], "cars")
+  assert "not tested" in table1.claim(rows[4:], "cars")

@@ -4,6 +4,7 @@ import subprocess
 import sys
 import time
 
+from flax.serialization import to_state_dict as flax_state_dict
 import jax
 import numpy as np
 import pytest
@@ -94,7 +95,8 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_run(tmp_path):
 
   _, g_a, d_a = checkpoints.load_model(whole)
   _, g_b, d_b = checkpoints.load_model(broken)
-  for a, b in ((g_a, g_b), (d_a, d_b)):
+  raw_a, raw_b = (checkpoints.load_model(w, ema=False)[1] for w in (whole, broken))
+  for a, b in ((g_a, g_b), (d_a, d_b), (raw_a, raw_b)):
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
       np.testing.assert_array_equal(x, y)
 
@@ -159,3 +161,82 @@ def test_a_second_writer_on_a_workdir_is_refused(tmp_path):
   finally:
     first.kill()
     first.wait()
+
+
+def test_the_moving_average_of_g_is_the_hand_computed_one(image_folder):
+  config = _config(image_folder, ema_decay=0.5)
+  state = train.create_train_state(config, jax.random.PRNGKey(0))
+  src = ip.make_source(config.dataset, "all", config.model.image_size)
+  step = jax.jit(train.make_train_step(config))
+  expected = jax.device_get(state.g.params)
+  for s in range(3):
+    state, _ = step(state, {"image": ip.training_batch(src, 8, 0, s)}, loop.step_rng(0, s))
+    decay = min(0.5, (1 + s) / (10 + s))  # the warm-up ramp, then config.ema_decay
+    expected = jax.tree.map(lambda e, g: decay * e + (1 - decay) * g, expected,
+                            jax.device_get(state.g.params))
+  for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(jax.device_get(state.g_ema["params"]))):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  assert not np.allclose(jax.tree.leaves(state.g_ema["params"])[0],
+                         jax.tree.leaves(state.g.params)[0])
+
+
+def test_step_keys_are_step_rng_made_in_blocks():
+  keys = loop.StepKeys(seed=3, block=16)
+  for s in (0, 5, 15, 16, 40, 3):
+    np.testing.assert_array_equal(keys[s], np.asarray(loop.step_rng(3, s)))
+
+
+def test_a_checkpoint_from_before_the_average_resumes_with_it_starting_at_g(image_folder, tmp_path):
+  workdir = str(tmp_path / "run")
+  config = _config(image_folder, num_steps=4, checkpoint_every=4)
+  state = train.train_and_evaluate(config, workdir)
+  manager = checkpoints.make_manager(workdir, 4, 2)
+  old_layout = {k: v for k, v in flax_state_dict(state).items() if k != "g_ema"}
+  manager.save(5, args=checkpoints.ocp.args.StandardSave(old_layout), force=True)
+  manager.wait_until_finished()
+  manager.close()
+  restored, step = checkpoints.restore_latest(
+      checkpoints.make_manager(workdir, 4, 2), train.create_train_state(config, jax.random.PRNGKey(1)),
+      train.upgrade_checkpoint)
+  assert step == 5
+  for a, b in zip(jax.tree.leaves(restored.g_ema), jax.tree.leaves(restored.g.variables())):
+    np.testing.assert_array_equal(a, b)
+  assert os.listdir(os.path.join(workdir, "checkpoints")).count("damaged-5") == 0
+
+
+def test_training_can_start_from_a_model_file(image_folder, tmp_path):
+  config = _config(image_folder, num_steps=2)
+  train.train_and_evaluate(config, str(tmp_path / "a"))
+  _, g_vars, d_vars = checkpoints.load_model(str(tmp_path / "a"))
+  model = str(tmp_path / "a.msgpack")
+  checkpoints.export_model(model, config, g_vars, d_vars, dtype=np.float32)
+  start = train.create_train_state(_config(image_folder, init_from=model), jax.random.PRNGKey(7))
+  for a, b in ((g_vars, start.g.variables()), (g_vars, start.g_ema), (d_vars, start.d.variables())):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+      np.testing.assert_array_equal(x, y)
+  other = _config(image_folder, init_from=model)
+  other.model.ngf = 16
+  with pytest.raises(ValueError, match="does not match the architecture"):
+    train.create_train_state(other, jax.random.PRNGKey(0))
+
+
+@pytest.mark.slow
+def test_data_parallel_over_two_host_devices_matches_one_device(image_folder, tmp_path):
+  script = (
+      "import sys, jax, numpy as np\n"
+      "from inpaint_jax.configs import tiny\n"
+      "from inpaint_jax.train import dcgan, checkpoints\n"
+      "c = tiny.get_config(); c.dataset.folder = sys.argv[1]; c.num_steps = 3\n"
+      "c.progress_bar = False; c.batch_size = 8\n"
+      "dcgan.train_and_evaluate(c, sys.argv[2])\n"
+      "print('devices', jax.local_device_count())\n")
+  out = {}
+  for n in (1, 2):
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}")
+    proc = subprocess.run([sys.executable, "-c", script, image_folder, str(tmp_path / str(n))],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"devices {n}" in proc.stdout
+    out[n] = checkpoints.load_model(str(tmp_path / str(n)), ema=False)
+  for a, b in zip(jax.tree.leaves(out[1][1:]), jax.tree.leaves(out[2][1:])):
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)

@@ -27,7 +27,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset.test_split = "all"
   config.dataset.crop = ml_collections.config_dict.placeholder(str)  # none / center / bbox
   config.dataset.crop_fraction = ml_collections.config_dict.placeholder(float)
+  # Decode every image once: folders into memory; TFDS into a uint8 cache file under
+  # cache_dir (default <data_dir>/inpaint_jax_cache) that later runs map from disk.
   config.dataset.in_memory = True
+  config.dataset.cache_dir = ml_collections.config_dict.placeholder(str)
 
   config.batch_size = 64
   config.num_steps = 10_000
@@ -35,6 +38,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.beta1 = 0.5
   config.beta2 = 0.999
   config.random_flip = True
+  # Exponential moving average of G's weights (0: the average is the raw G); samples,
+  # exported models and the search use it.
+  config.ema_decay = 0.999
+  # Start from the G and D of a model file or workdir (fine-tuning) instead of random weights.
+  config.init_from = ""
 
   # The latent search (Sec. 3.2-3.4). Adam's step size is not in the paper: see BUILD_NOTES.md.
   config.search = ml_collections.ConfigDict()

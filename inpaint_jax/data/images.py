@@ -14,7 +14,9 @@ from PIL import ImageOps
 
 def to_float(images: np.ndarray) -> np.ndarray:
   """uint8 [..., 3] in [0, 255] -> float32 in [-1, 1]."""
-  return np.asarray(images).astype(np.float32) / 127.5 - 1.0
+  out = np.divide(np.asarray(images), np.float32(127.5), dtype=np.float32)  # one pass, in place
+  out -= np.float32(1.0)
+  return out
 
 
 def to_uint8(images) -> np.ndarray:

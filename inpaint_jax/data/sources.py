@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
+import io
 import os
 import queue
 import threading
@@ -156,15 +158,9 @@ class FolderSource:
     names = list_split(folder, split)
     paths = [os.path.join(folder, n) for n in names]
     check = (lambda p: _load_file(p, rule)) if in_memory else _check_header
-    results, bad = [], []
-    with concurrent.futures.ThreadPoolExecutor(num_threads) as pool:
-      outputs = pool.map(_catching(check), paths)
-      for name, out in tqdm(zip(names, outputs), total=len(names), disable=len(names) < 2000,
-                            desc=f"reading {os.path.basename(folder)}", unit="img"):
-        if isinstance(out, Exception):
-          bad.append((name, out))
-        else:
-          results.append((name, out))
+    outputs = parallel_map(check, paths, num_threads, f"reading {os.path.basename(folder)}")
+    results = [(n, o) for n, o in zip(names, outputs) if not isinstance(o, Exception)]
+    bad = [(n, o) for n, o in zip(names, outputs) if isinstance(o, Exception)]
     if bad:
       listed = ", ".join(f"{n} ({type(e).__name__})" for n, e in bad[:10])
       logging.warning("skipped %d unreadable or non-image file(s) in %s: %s%s", len(bad), folder,
@@ -184,11 +180,25 @@ class FolderSource:
       return self._images[index]
     return _load_file(os.path.join(self.folder, self.names[index]), self.rule)
 
+  def take(self, indices: np.ndarray) -> np.ndarray:
+    if self._images is not None:
+      return self._images[indices]
+    return np.stack([self[int(i)] for i in indices])
+
   def ids(self) -> list[str]:
     return list(self.names)
 
   def describe(self) -> str:
     return f"folder {os.path.abspath(self.folder)} split {self.split} crop {self.rule}"
+
+
+def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any], num_threads: int = 8,
+                 desc: str = "decoding") -> list[Any]:
+  """[fn(x) for x in items] on a thread pool (decoders release the GIL), in order; an
+  item whose call raised gives its exception instead. A progress bar from 2,000 items."""
+  with concurrent.futures.ThreadPoolExecutor(num_threads) as pool:
+    return list(tqdm(pool.map(_catching(fn), items), total=len(items),
+                     disable=len(items) < 2000, desc=desc, unit="img"))
 
 
 def _check_header(path: str) -> None:
@@ -222,6 +232,9 @@ class ArraySource:
   def __getitem__(self, index: int) -> np.ndarray:
     return self._images[index]
 
+  def take(self, indices: np.ndarray) -> np.ndarray:
+    return self._images[indices]
+
   def ids(self) -> list[str]:
     return list(self.names)
 
@@ -240,10 +253,17 @@ TFDS_CROPS = {
 
 
 class TfdsSource:
-  """Random-access examples of a TFDS split via `tfds.data_source`."""
+  """Random-access examples of a TFDS split via `tfds.data_source`.
+
+  With `in_memory=True` every example is decoded and framed once, by parallel workers,
+  into a uint8 cache file `<cache_dir>/<name>-<split>-<crop>.npy` (written atomically,
+  rebuilt when its size or the dataset version differs) that later runs map from disk;
+  batches are then one gather. Otherwise each example is decoded when asked for.
+  """
 
   def __init__(self, name: str, split: str, rule: CropRule, data_dir: str | None = None,
-               download: bool = True):
+               download: bool = True, in_memory: bool = False, cache_dir: str | None = None,
+               num_threads: int = 8):
     import tensorflow_datasets as tfds  # heavy import: only when TFDS is used
     self.name, self.split, self.rule = name, split, rule
     self._source = tfds.data_source(
@@ -251,14 +271,57 @@ class TfdsSource:
         builder_kwargs={"file_format": "array_record"})
     if len(self._source) == 0:
       raise ValueError(f"TFDS split {name}:{split} (data_dir={data_dir}) holds no examples")
+    self._images = None
+    if in_memory:
+      if cache_dir is None:
+        cache_dir = os.path.join(data_dir or os.path.expanduser("~/tensorflow_datasets"),
+                                 "inpaint_jax_cache")
+      self._images = self._cached(cache_dir, num_threads)
+
+  def _decode(self, index: int) -> np.ndarray:
+    example = self._source[int(index)]
+    bbox = example.get("bbox") if self.rule.kind == "bbox" else None
+    return preprocess(np.asarray(example["image"]), self.rule, bbox)
+
+  def _cached(self, cache_dir: str, num_threads: int) -> np.ndarray:
+    version = getattr(getattr(self._source, "dataset_info", None), "version", "unknown")
+    split = self.split.replace("/", "_").replace(":", "_")
+    path = os.path.join(cache_dir, f"{self.name}-{version}-{split}-{self.rule.kind}-"
+                                   f"{self.rule.fraction:.4f}-{self.rule.size}.npy")
+    want = (len(self._source), self.rule.size, self.rule.size, 3)
+    if os.path.isfile(path):
+      try:
+        images = np.load(path, mmap_mode="r")
+        if images.shape == want and images.dtype == np.uint8:
+          return images
+      except (ValueError, OSError):
+        pass
+      logging.warning("cache %s does not match %s:%s %s; rebuilding it", path, self.name,
+                      self.split, want)
+    outputs = parallel_map(self._decode, range(len(self._source)), num_threads,
+                           f"caching {self.name}:{self.split}")
+    failed = [(i, o) for i, o in enumerate(outputs) if isinstance(o, Exception)]
+    if failed:
+      i, e = failed[0]
+      raise ValueError(f"{len(failed)} example(s) of {self.name}:{self.split} cannot be decoded; "
+                       f"first: index {i} ({type(e).__name__}: {e})")
+    buffer = io.BytesIO()
+    np.save(buffer, np.stack(outputs))
+    images_lib.atomic_write_bytes(path, buffer.getvalue())
+    return np.load(path, mmap_mode="r")
 
   def __len__(self) -> int:
     return len(self._source)
 
   def __getitem__(self, index: int) -> np.ndarray:
-    example = self._source[int(index)]
-    bbox = example.get("bbox") if self.rule.kind == "bbox" else None
-    return preprocess(np.asarray(example["image"]), self.rule, bbox)
+    if self._images is not None:
+      return np.asarray(self._images[index])
+    return self._decode(index)
+
+  def take(self, indices: np.ndarray) -> np.ndarray:
+    if self._images is not None:
+      return np.asarray(self._images[indices])
+    return np.stack([self._decode(int(i)) for i in indices])
 
   def ids(self) -> list[str]:
     return [f"{self.name}-{self.split}-{i:06d}" for i in range(len(self))]
@@ -278,12 +341,27 @@ def make_source(dataset_config: ml_collections.ConfigDict, split: str, image_siz
     rule = CropRule(kind or default_kind, dataset_config.get("crop_fraction", None) or default_fraction,
                     image_size)
     return TfdsSource(dataset_config.name, split, rule, dataset_config.get("data_dir", None),
-                      dataset_config.get("download", True))
+                      dataset_config.get("download", True),
+                      in_memory=dataset_config.get("in_memory", False),
+                      cache_dir=dataset_config.get("cache_dir", None))
   if dataset_config.source == "folder":
     rule = CropRule(kind or "none", dataset_config.get("crop_fraction", None) or 1.0, image_size)
     return FolderSource(dataset_config.folder, split, rule,
                         in_memory=dataset_config.get("in_memory", True))
   raise ValueError(f"dataset.source must be 'tfds' or 'folder', got {dataset_config.source!r}")
+
+
+def take(source, indices: np.ndarray) -> np.ndarray:
+  """A new uint8 [len(indices), S, S, 3] array: one gather for in-memory sources, else
+  image by image."""
+  if hasattr(source, "take"):
+    return source.take(np.asarray(indices))
+  return np.stack([source[int(i)] for i in indices])
+
+
+@functools.lru_cache(maxsize=2)
+def _epoch_permutation(num_examples: int, seed: int, epoch: int) -> np.ndarray:
+  return np.random.default_rng([seed, epoch]).permutation(num_examples)
 
 
 def batch_indices(num_examples: int, batch_size: int, seed: int, step: int) -> np.ndarray:
@@ -292,17 +370,16 @@ def batch_indices(num_examples: int, batch_size: int, seed: int, step: int) -> n
   if steps_per_epoch == 0:
     raise ValueError(f"batch size {batch_size} exceeds the {num_examples} examples of the split")
   epoch, offset = divmod(step, steps_per_epoch)
-  perm = np.random.default_rng([seed, epoch]).permutation(num_examples)
+  perm = _epoch_permutation(num_examples, seed, epoch)
   return perm[offset * batch_size:(offset + 1) * batch_size]
 
 
 def training_batch(source, batch_size: int, seed: int, step: int, flip: bool = True) -> np.ndarray:
   """The batch of step `step`: float32 [B, S, S, 3] in [-1, 1], randomly h-flipped."""
-  idx = batch_indices(len(source), batch_size, seed, step)
-  images = np.stack([source[int(i)] for i in idx])
+  images = take(source, batch_indices(len(source), batch_size, seed, step))
   if flip:
     flips = np.random.default_rng([seed, step, 1]).random(batch_size) < 0.5
-    images = np.where(flips[:, None, None, None], images[:, :, ::-1], images)
+    images[flips] = images[flips, :, ::-1]  # `take` returns a new array: safe in place
   return images_lib.to_float(images)
 
 
@@ -351,4 +428,4 @@ def eval_batches(source, batch_size: int, start: int = 0,
   stop = len(source) if stop is None else min(stop, len(source))
   for lo in range(start, stop, batch_size):
     idx = np.arange(lo, min(lo + batch_size, stop))
-    yield idx, images_lib.to_float(np.stack([source[int(i)] for i in idx]))
+    yield idx, images_lib.to_float(take(source, idx))

@@ -52,6 +52,7 @@ def run_examples(source, method: runner.Method, out_dir: str,
                  if "mean_psnr_hole_generated" in s else "")
     log(f"  {mask_type:8s} PSNR hole {s['mean_psnr_hole']:6.2f} dB{generated}"
         f"  whole {s['mean_psnr_whole']:6.2f} dB  SSIM {s['mean_ssim']:.3f}"
+        f"  LPIPS {s['mean_lpips']:.3f} (hole {s['mean_lpips_hole']:.3f})"
         f"  ({s['seconds_last_session']:.1f} s)")
     summaries.append(s)
   names = source.ids()[:min(picture_images, n)]

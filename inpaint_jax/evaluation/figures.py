@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -51,6 +52,35 @@ def method_grid(cells: Sequence[tuple[str, str]], mask_type: str,
   columns = [("real", paths(first, "original")), ("input", paths(first, "masked"))]
   columns += [(title, paths(cell, "filled")) for title, cell in cells]
   return labelled_grid([(t, np.stack([_read_png(p) for p in ps])) for t, ps in columns])
+
+
+def _cell_row(cell: str, name: str) -> dict[str, str]:
+  with open(os.path.join(cell, "results.csv"), newline="") as f:
+    for row in csv.DictReader(f):
+      if row["id"] == name:
+        return row
+  raise ValueError(f"{cell}/results.csv has no image {name!r}")
+
+
+def error_figure(cells: Sequence[tuple[str, dict[str, str]]], mask_types: Sequence[str],
+                 name: str) -> np.ndarray:
+  """Fig. 12: for one image, a row per mask type: real, input, then per method its fill
+  (titled with its hole PSNR) and its error |fill - real| x 2 (titled with LPIPS over the
+  hole's box). cells: (method title, {mask type: runner cell folder})."""
+  rows = []
+  for mask_type in mask_types:
+    first = cells[0][1][mask_type]
+    columns = [("real", _read_png(runner.image_path(first, name, mask_type, "original"))),
+               (f"input: {mask_type}", _read_png(runner.image_path(first, name, mask_type,
+                                                                   "masked")))]
+    for title, by_mask in cells:
+      scores = _cell_row(by_mask[mask_type], name)
+      fill = _read_png(runner.image_path(by_mask[mask_type], name, mask_type, "filled"))
+      error = np.clip(2 * np.abs(fill.astype(int) - columns[0][1].astype(int)), 0, 255)
+      columns += [(f"{title} {float(scores['psnr_hole']):.1f} dB", fill),
+                  (f"x2 err, LPIPS {float(scores['lpips_hole']):.3f}", error.astype(np.uint8))]
+    rows.append(labelled_grid([(t, a[None]) for t, a in columns]))
+  return np.concatenate(rows, axis=0)
 
 
 def loss_curve_plot(curves: dict[str, np.ndarray], stride: int, ylabel: str = "loss") -> bytes:

@@ -40,10 +40,11 @@ from tqdm import tqdm
 from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.data import images as images_lib
 from inpaint_jax.data import masks as masks_lib
+from inpaint_jax.data import sources
 from inpaint_jax.evaluation import metrics
 
 INDEX_COLUMNS = ("index", "id", "pixel_hash", "mask_type", "mask_seed")
-SCORE_COLUMNS = ("psnr_hole", "psnr_whole", "ssim")
+SCORE_COLUMNS = ("psnr_hole", "psnr_whole", "ssim", "lpips", "lpips_hole")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,10 +232,11 @@ def run_cell(source, method: Method, out_dir: str, mask_type: str, *, seed: int 
   except ValueError:
     logging.warning("%s/summary.json is damaged; the rows are merged again", out_dir)
     summary = None
-  if summary is not None and summary.get("images") == n:
-    return summary  # finished earlier: keep its record (and its timing)
-
   columns = INDEX_COLUMNS + SCORE_COLUMNS + method.columns
+  if summary is not None and summary.get("images") == n:
+    # Finished earlier: keep its record (and its timing), adding scores it predates.
+    return add_missing_scores(out_dir, columns, summary)
+
   done = _finished_rows(out_dir, names, n, mask_type, columns)
   # Process p owns the images of batches p, p + count, ... of this session's batching.
   mine = [i for i in range(n) if (i // batch_size) % process_count == process_index]
@@ -248,7 +250,7 @@ def run_cell(source, method: Method, out_dir: str, mask_type: str, *, seed: int 
     if len(todo) < len(mine):
       bar.write(f"resuming: {len(mine) - len(todo)} of {len(mine)} images already done")
     for idx in map(np.asarray, batches):
-      pixels = np.stack([source[int(i)] for i in idx])
+      pixels = sources.take(source, idx)
       hashes = images_lib.pixel_hashes(pixels)
       images = images_lib.to_float(pixels)
       masks = masks_lib.make_masks(mask_type, size, seed, hashes)
@@ -285,6 +287,46 @@ def run_cell(source, method: Method, out_dir: str, mask_type: str, *, seed: int 
           "device_kind": jax.devices()[0].device_kind, "devices": jax.device_count(),
           "seconds_last_session": round(time.perf_counter() - start, 1)}
   return write_results(out_dir, columns, rows, info)
+
+
+def add_missing_scores(out_dir: str, columns: tuple[str, ...], summary: dict) -> dict:
+  """Adds to a finished cell the score columns it was written without (e.g. LPIPS, which
+  came later), computed from its pictures (original and filled PNGs; each mask remade from
+  its recorded type and seed); rewrites results.csv, summary.json and rows/. Returns the
+  summary (unchanged if nothing was missing, or, with a warning, if pictures are missing)."""
+  with open(os.path.join(out_dir, "results.csv"), newline="") as f:
+    header, *body = list(csv.reader(f))
+  missing = [c for c in columns if c not in header]
+  if not missing:
+    return summary
+  if set(missing) - set(SCORE_COLUMNS):
+    raise ValueError(f"{out_dir}/results.csv lacks columns {missing}; run it again with --fresh")
+  rows = [dict(zip(header, r)) for r in body]
+  paths = [[image_path(out_dir, r["id"], r["mask_type"], what) for what in ("original", "filled")]
+           for r in rows]
+  absent = [p for pair in paths for p in pair if not os.path.isfile(p)]
+  if absent:
+    logging.warning("%s has no %s (pictures not written), so %s cannot be added", out_dir,
+                    absent[0], ", ".join(missing))
+    return summary
+  for lo in range(0, len(rows), 100):
+    part = rows[lo:lo + 100]
+    images, filled = (images_lib.to_float(np.stack([images_lib.read_image(p[k])
+                                                     for p in paths[lo:lo + 100]]))
+                      for k in (0, 1))
+    masks = np.stack([masks_lib.make_mask(r["mask_type"], images.shape[1], int(r["mask_seed"]))
+                      for r in part])
+    values = metrics.scores(filled, images, masks)
+    for j, r in enumerate(part):
+      r.update({c: f"{float(values[c][j]):.6g}" for c in missing})
+  table = [[r[c] for c in columns] for r in rows]
+  buf = io.StringIO()
+  csv.writer(buf).writerows(table)
+  shutil.rmtree(os.path.join(out_dir, "rows"), ignore_errors=True)
+  images_lib.atomic_write_bytes(_rows_path(out_dir, 0, len(rows) - 1), buf.getvalue().encode())
+  logging.info("%s: added %s from its pictures", out_dir, ", ".join(missing))
+  info = {k: v for k, v in summary.items() if not k.startswith("mean_") and k != "images"}
+  return write_results(out_dir, columns, table, info)
 
 
 def write_results(out_dir: str, columns: tuple[str, ...], rows: list[list], info: dict) -> dict:

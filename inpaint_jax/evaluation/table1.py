@@ -116,6 +116,7 @@ def collect(workdir: str, mask_types: Sequence[str] = masks_lib.MASK_TYPES) -> l
             "dataset": dataset, "mask_type": mask_type, "method": method,
             "images": int(s["images"]), "psnr_hole": s["mean_psnr_hole"],
             "psnr_whole": s["mean_psnr_whole"], "ssim": s["mean_ssim"],
+            "lpips": s.get("mean_lpips"), "lpips_hole": s.get("mean_lpips_hole"),
             "paper_psnr": {"ce": paper[0], "ours": paper[1]}.get(method),
             "iterations": s.get("settings", {}).get("iterations"),
             "restarts": s.get("settings", {}).get("restarts"),
@@ -125,6 +126,30 @@ def collect(workdir: str, mask_types: Sequence[str] = masks_lib.MASK_TYPES) -> l
 
 def _fmt(x, digits=2):
   return "—" if x is None else f"{x:.{digits}f}"
+
+
+def claim(rows: Sequence[dict], dataset: str) -> str:
+  """One sentence: on the masks where the CE wins hole PSNR, is ours perceptually closer
+  (lower LPIPS over the hole's box), as the paper argues? Says what the numbers say."""
+  cell = {(r["mask_type"], r["method"]): r for r in rows if r["dataset"] == dataset}
+  both = [m for m in masks_lib.MASK_TYPES if (m, "ce") in cell and (m, "ours") in cell
+          and cell[(m, "ce")].get("lpips_hole") is not None
+          and cell[(m, "ours")].get("lpips_hole") is not None]
+  if not both:
+    return f"{TITLES[dataset]}: no CE and ours cells with LPIPS to compare."
+  ce_wins = [m for m in both if cell[(m, "ce")]["psnr_hole"] > cell[(m, "ours")]["psnr_hole"]]
+  if not ce_wins:
+    return (f"{TITLES[dataset]}: the CE wins hole PSNR on no mask type, so the claim is not "
+            "tested here.")
+  closer = [m for m in ce_wins if cell[(m, "ours")]["lpips_hole"] < cell[(m, "ce")]["lpips_hole"]]
+  detail = "; ".join(f"{m}: PSNR {cell[(m, 'ce')]['psnr_hole']:.2f} vs "
+                     f"{cell[(m, 'ours')]['psnr_hole']:.2f} dB, LPIPS {cell[(m, 'ce')]['lpips_hole']:.3f} "
+                     f"vs {cell[(m, 'ours')]['lpips_hole']:.3f}" for m in ce_wins)
+  verdict = ("holds" if len(closer) == len(ce_wins) else "does not hold" if not closer
+             else f"holds on {', '.join(closer)} only")
+  return (f"{TITLES[dataset]}: the CE wins hole PSNR on {', '.join(ce_wins)}; ours is "
+          f"perceptually closer (lower LPIPS over the hole) on {len(closer)} of them, so the "
+          f"paper's claim {verdict} ({detail}; CE vs ours).")
 
 
 def render_markdown(rows: Sequence[dict], meta: dict, missing: dict[str, str]) -> str:
@@ -161,14 +186,18 @@ def render_markdown(rows: Sequence[dict], meta: dict, missing: dict[str, str]) -
         cells.append(text)
       lines.append(f"| {mask_type} | " + " | ".join(cells) + " |")
     for what, key, digits in (("PSNR over the whole image, dB", "psnr_whole", 2),
-                              ("SSIM over the whole image", "ssim", 3)):
+                              ("SSIM over the whole image", "ssim", 3),
+                              ("LPIPS over the hole's bounding box (at least 32×32), lower is "
+                               "closer", "lpips_hole", 3),
+                              ("LPIPS over the whole image", "lpips", 3)):
       lines += ["", f"{what}:", "", "| mask | " + " | ".join(TITLES[m] for m in have) + " |",
                 "|" + "---|" * (len(have) + 1)]
       for mask_type in masks_present:
         vals = [_fmt(cell[(dataset, mask_type, m)][key], digits)
                 if (dataset, mask_type, m) in cell else "—" for m in have]
         lines.append(f"| {mask_type} | " + " | ".join(vals) + " |")
-    lines.append("")
+    lines += ["", "**The paper's claim** (PSNR misjudges: the GAN search's fills are "
+              "perceptually closer where the CE wins PSNR): " + claim(rows, dataset), ""]
   return "\n".join(lines)
 
 
@@ -179,7 +208,7 @@ def write_table(workdir: str, out_dir: str, meta: dict, missing: dict[str, str])
                               render_markdown(rows, meta, missing).encode())
   buf = io.StringIO()
   fields = ["dataset", "mask_type", "method", "images", "psnr_hole", "psnr_whole", "ssim",
-            "paper_psnr", "iterations", "restarts", "seconds"]
+            "lpips", "lpips_hole", "paper_psnr", "iterations", "restarts", "seconds"]
   writer = csv.DictWriter(buf, fieldnames=fields)
   writer.writeheader()
   for r in rows:
@@ -239,7 +268,8 @@ def reproduce(runs: Sequence[DatasetRun], workdir: str, out_dir: str, missing: d
   """Runs every missing cell, writes table1.md/.csv and the figures to out_dir; returns rows.
 
   Figures: fig8_<dataset>_<mask>.png (real, input, then each method) for the first
-  `figure_images` test images, and for the first dataset with a DCGAN fig4_prior.png,
+  `figure_images` test images, fig12_<dataset>.png (CE and ours with their error images,
+  hole PSNR and LPIPS) for the first test image, and for the first dataset with a DCGAN fig4_prior.png,
   fig5_blending.png and loss_curve.png on `ablation_images` images with the centre mask.
   """
   unknown = sorted(set(methods) - set(METHODS)) + sorted(set(mask_types) - set(masks_lib.MASK_TYPES))
@@ -276,6 +306,11 @@ def reproduce(runs: Sequence[DatasetRun], workdir: str, out_dir: str, missing: d
         continue
       picture = figures.method_grid(cells, mask_type, names)
       images_lib.save_image(os.path.join(out_dir, f"fig8_{run.name}_{mask_type}.png"), picture)
+    pair = {m: {k: cell_dir(workdir, run.name, m, k) for k in mask_types} for m in ("ce", "ours")}
+    both = [k for k in mask_types if all(runner.read_summary(pair[m][k]) for m in pair)]
+    if names and both:
+      picture = figures.error_figure([(TITLES[m], pair[m]) for m in pair], both, names[0])
+      images_lib.save_image(os.path.join(out_dir, f"fig12_{run.name}.png"), picture)
   with_model = [r for r in runs if r.dcgan is not None]
   if with_model and ablation_images:
     run = with_model[0]

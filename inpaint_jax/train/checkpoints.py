@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from typing import Any
+from typing import Any, Callable
 
 from absl import logging
 import flax.serialization
@@ -74,18 +74,20 @@ def save(manager: ocp.CheckpointManager, step: int, state: Any, force: bool = Fa
   return manager.save(step, args=ocp.args.StandardSave(tree), force=force)
 
 
-def restore_latest(manager: ocp.CheckpointManager, target: Any) -> tuple[Any, int | None]:
+def restore_latest(manager: ocp.CheckpointManager, target: Any,
+                   upgrade: Callable[[dict], dict] = lambda tree: tree) -> tuple[Any, int | None]:
   """(`target` filled from the newest readable checkpoint, its step), or (`target`, None).
 
-  A checkpoint that cannot be restored (a damaged file, a crash mid-write that orbax did
-  not catch) is moved aside to `checkpoints/damaged-<step>` with a warning, and the one
-  before it is tried, so a run resumes from its newest good state.
+  `upgrade(tree)` brings a checkpoint of an older state layout to `target`'s (e.g. adds
+  the EMA weights a run saved before they existed). A checkpoint that cannot be restored
+  (a damaged file, a crash mid-write that orbax did not catch) is moved aside to
+  `checkpoints/damaged-<step>` with a warning, and the one before it is tried, so a run
+  resumes from its newest good state.
   """
-  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct,
-                          flax.serialization.to_state_dict(jax.device_get(target)))
   for step in sorted(manager.all_steps(), reverse=True):
     try:
-      tree = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+      tree = upgrade(manager.restore(step, args=ocp.args.StandardRestore()))
+      state = flax.serialization.from_state_dict(target, tree)
     except Exception as e:  # pylint: disable=broad-except
       folder = os.path.join(str(manager.directory), str(step))
       aside = os.path.join(str(manager.directory), f"damaged-{step}")
@@ -98,7 +100,7 @@ def restore_latest(manager: ocp.CheckpointManager, target: Any) -> tuple[Any, in
         os.replace(folder, aside)
       manager.reload()
       continue
-    return flax.serialization.from_state_dict(target, tree), step
+    return state, step
   return target, None
 
 
@@ -152,15 +154,17 @@ def variables(tree: dict, name: str) -> dict:
   return {"params": tree[f"{name}_params"], "batch_stats": tree[f"{name}_batch_stats"]}
 
 
-def load_model(path: str, step: int | None = None):
+def load_model(path: str, step: int | None = None, ema: bool = True):
   """(config, g_vars, d_vars) from a training workdir (latest or given step) or an exported file.
 
-  g_vars, d_vars: `{'params', 'batch_stats'}` as float32 numpy trees.
+  g_vars, d_vars: `{'params', 'batch_stats'}` as float32 numpy trees. From a workdir, G is
+  the moving average of its weights where the run kept one (`ema=False`: the raw G).
   """
   if os.path.isdir(path):
     config = load_config(path)
     tree = restore_tree(path, step)
-    g_vars, d_vars = variables(tree, "g"), variables(tree, "d")
+    g_vars = variables(tree, "g_ema" if ema and "g_ema" in tree else "g")
+    d_vars = variables(tree, "d")
   elif os.path.isfile(path):
     with open(path, "rb") as f:
       try:

@@ -100,7 +100,7 @@ def mean_colour(source, num_images: int) -> np.ndarray:
 
 def sample_picture(config: ml_collections.ConfigDict, state: CETrainState, source) -> np.ndarray:
   """uint8 picture: 8 training images, their masked inputs and the CE's fills, one row each."""
-  images = images_lib.to_float(np.stack([source[i] for i in range(min(8, len(source)))]))
+  images = images_lib.to_float(sources.take(source, np.arange(min(8, len(source)))))
   m = masks_lib.make_masks(config.mask_type, config.model.image_size, config.mask_seed,
                            np.arange(len(images)))
   filled = ce.fill(state.e.variables(), images, m, state.fill_colour, config.model)

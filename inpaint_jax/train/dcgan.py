@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import flax.struct
 import jax
@@ -16,21 +17,42 @@ import numpy as np
 
 from inpaint_jax.data import images as images_lib
 from inpaint_jax.models import dcgan as dcgan_models
+from inpaint_jax.train import checkpoints
 from inpaint_jax.train import gan
 from inpaint_jax.train import loop
 
 
 class TrainState(flax.struct.PyTreeNode):
+  """step; G and D (raw weights, optimiser states: what training resumes from); g_ema:
+  G's `{'params', 'batch_stats'}` averaged over steps (`config.ema_decay`), which samples,
+  exported models and the search use."""
   step: jax.Array
   g: gan.Net
   d: gan.Net
+  g_ema: Any
 
 
 def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array) -> TrainState:
-  g_vars, d_vars = dcgan_models.init_variables(config.model, rng)
+  """The step-0 state: random weights, or G and D of `config.init_from` (a model file or a
+  training workdir of the same architecture) with fresh optimiser states."""
+  if config.get("init_from"):
+    _, g_vars, d_vars = checkpoints.load_model(config.init_from)
+    checkpoints.check_architecture(config, g_vars, d_vars, config.init_from)
+    g_vars, d_vars = jax.tree.map(jnp.asarray, (g_vars, d_vars))
+  else:
+    g_vars, d_vars = dcgan_models.init_variables(config.model, rng)
   tx = gan.optimizer(config)
   return TrainState(step=jnp.zeros((), jnp.int32), g=gan.Net.create(g_vars, tx),
-                    d=gan.Net.create(d_vars, tx))
+                    d=gan.Net.create(d_vars, tx),
+                    g_ema=jax.tree.map(jnp.copy, g_vars))  # its own buffers: the step donates
+
+
+def upgrade_checkpoint(tree: dict) -> dict:
+  """A state saved before `g_ema` existed resumes with the average starting at its G."""
+  if "g_ema" not in tree:
+    tree = {**tree, "g_ema": {"params": tree["g"]["params"],
+                              "batch_stats": tree["g"]["batch_stats"]}}
+  return tree
 
 
 def sample_z(rng: jax.Array, batch_size: int, z_dim: int) -> jax.Array:
@@ -54,7 +76,8 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, config: ml_col
   g, d, metrics = gan.adversarial_step(state.g, state.d, z, batch["image"], network=generator,
                                        discriminator=discriminator, tx=gan.optimizer(config),
                                        to_fake=lambda fake: fake, f_loss=g_loss)
-  return state.replace(step=state.step + 1, g=g, d=d), metrics
+  g_ema = gan.ema_update(state.g_ema, g.variables(), gan.ema_decay(config.ema_decay, state.step))
+  return state.replace(step=state.step + 1, g=g, d=d, g_ema=g_ema), metrics
 
 
 def make_train_step(config: ml_collections.ConfigDict):
@@ -63,10 +86,10 @@ def make_train_step(config: ml_collections.ConfigDict):
 
 
 def sample_grid(config: ml_collections.ConfigDict, state: TrainState, num: int = 64) -> np.ndarray:
-  """uint8 picture of G(z) for a fixed z (running BN statistics), 8 per row."""
+  """uint8 picture of the EMA G(z) for a fixed z (running BN statistics), 8 per row."""
   generator, _ = dcgan_models.build_models(config.model)
   z = sample_z(jax.random.PRNGKey(config.seed + 1), num, config.model.z_dim)
-  x = generator.apply(state.g.variables(), z, train=False)
+  x = generator.apply(state.g_ema, z, train=False)
   return images_lib.grid(images_lib.to_uint8(x), columns=8)
 
 
@@ -78,7 +101,8 @@ def task(config: ml_collections.ConfigDict) -> loop.Task:
       train_step=make_train_step(config),
       make_batch=lambda step, images: {"image": images},
       picture=lambda state, source: sample_grid(config, state),
-      shown="g_loss")
+      shown="g_loss",
+      upgrade=upgrade_checkpoint)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=None) -> TrainState:

@@ -44,6 +44,17 @@ def optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation
   return optax.adam(config.learning_rate, b1=config.beta1, b2=config.beta2)
 
 
+def ema_decay(decay: float, step: jax.Array) -> jax.Array:
+  """The EMA's decay at optimiser step `step`: `decay`, ramped up over the first steps
+  (`(1 + step) / (10 + step)`) so the average forgets the random initialisation quickly."""
+  return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+
+
+def ema_update(average: Any, new: Any, decay: jax.Array) -> Any:
+  """average <- decay * average + (1 - decay) * new, leaf by leaf."""
+  return jax.tree.map(lambda a, n: decay * a + (1.0 - decay) * n, average, new)
+
+
 def _apply_train(module: nn.Module, net_params, batch_stats, x):
   out, upd = module.apply({"params": net_params, "batch_stats": batch_stats}, x, train=True,
                           mutable=["batch_stats"])
