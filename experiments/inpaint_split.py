@@ -29,6 +29,8 @@ _OUT = flags.DEFINE_string("out", None, "Output folder.")
 _NUM = flags.DEFINE_integer("num_images", None, "Only the first N images.")
 _ITERS = flags.DEFINE_integer("iterations", None, "Search iterations (default 1500).")
 _RESTARTS = flags.DEFINE_integer("restarts", None, "Random restarts per image.")
+_HALVING = flags.DEFINE_integer("halving_every", None, "With several restarts: keep the better "
+                                "half of each image's restarts every N iterations (0: off).")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Images per batch (all devices together).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of masks and starting points.")
 _WRITE_IMAGES = flags.DEFINE_bool("write_images", True, "Write the PNGs of every image.")
@@ -49,7 +51,7 @@ def main(argv):
     commands.one_cpu_device_per_core()
   config, g_vars, d_vars = checkpoints.load_model(_CHECKPOINT.value)
   config = presets.with_overrides(config, _ITERS.value, _RESTARTS.value, _FOLDER.value,
-                                  _TFDS.value)
+                                  _TFDS.value, halving_every=_HALVING.value)
   source = sources.make_source(config.dataset, _SPLIT.value or config.dataset.test_split,
                                config.model.image_size)
   method = runner.ours({"generator": g_vars, "discriminator": d_vars}, config, _SEED.value)

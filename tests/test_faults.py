@@ -84,6 +84,11 @@ def test_values_that_make_no_sense_are_one_line_errors(setup, tmp_path):
       runner.run_cell(source, method, str(tmp_path / "cell"), "center", **kwargs)
   with pytest.raises(ValueError, match="restarts must be at least 1, got -1"):
     presets.with_overrides(config, restarts=-1)
+  with pytest.raises(ValueError, match="halving_every must be 0 .off. or positive, got -5"):
+    presets.with_overrides(config, halving_every=-5)
+  assert presets.with_overrides(config, restarts=4, halving_every=10).search.halving_every == 10
+  assert "halving_every" in runner.ours({"generator": g_vars, "discriminator": d_vars},
+                                        config).settings
   assert not os.path.exists(tmp_path / "cell" / "results.csv")
 
 
@@ -94,3 +99,19 @@ def test_two_images_with_one_stem_are_refused_before_any_work(setup, tmp_path):
   os.rename(folder / "000002.jpg", folder / "000001.png")
   code, errors, err = _split(str(folder), model, str(tmp_path / "cell"))
   assert code == 2 and len(errors) == 1 and "would share the pictures" in errors[0], err[-2000:]
+
+
+def test_one_cpu_device_per_core_keeps_what_the_user_set(monkeypatch):
+  from inpaint_jax import commands  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
+  monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_thunk_runtime=true")
+  commands.one_cpu_device_per_core()
+  assert os.environ["XLA_FLAGS"] == ("--xla_cpu_use_thunk_runtime=true "
+                                     "--xla_force_host_platform_device_count=3")
+  monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
+  commands.one_cpu_device_per_core()
+  assert os.environ["XLA_FLAGS"] == "--xla_force_host_platform_device_count=1"
+  monkeypatch.delenv("XLA_FLAGS")
+  monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+  commands.one_cpu_device_per_core()
+  assert "XLA_FLAGS" not in os.environ

@@ -126,3 +126,32 @@ def test_starting_points_depend_on_the_image_key_and_restart_only():
   assert three.shape == (3, 2, 8) and reordered.shape == (3, 5, 8)
   np.testing.assert_array_equal(three[0], reordered[2, :2])  # more restarts keep the first
   assert np.abs(three).max() <= 1.0 and not np.array_equal(three[0, 0], three[0, 1])
+
+
+def test_halving_keeps_the_restart_an_exhaustive_search_picks_and_prunes_the_rest():
+  # Restart 2 of each image starts at the code that generated the image (its loss is ~0
+  # from the start), the others at random: halving must keep it through every cut and
+  # end where the exhaustive search (all restarts to the end) ends.
+  config, g_vars, d_vars = _setup(iterations=30, restarts=4, steps_per_call=0)  # quick compiles
+  g, _ = models.build_models(config.model)
+  z_true = jax.random.uniform(jax.random.PRNGKey(5), (3, config.model.z_dim), minval=-1, maxval=1)
+  y = np.asarray(g.apply(g_vars, z_true))
+  mask = masks.make_masks("center", 32, 0, range(3))
+  z0 = search.initial_z(jax.random.split(jax.random.PRNGKey(1), 3), 4, config.model.z_dim)
+  z0 = z0.at[:, 2].set(z_true)
+  exhaustive = search.search(g_vars, d_vars, y, mask, z0, config.model, config.search)
+  assert (np.argmin(exhaustive.restart_losses, axis=1) == 2).all()
+  config.search.halving_every = 10
+  calls = []
+  halved = search.search(g_vars, d_vars, y, mask, z0, config.model, config.search,
+                         progress=calls.append)
+  assert halved.restart_losses.shape == (3, 1)  # 4 -> 2 -> 1 after 10 and 20 iterations
+  assert sum(calls) == 30
+  np.testing.assert_allclose(halved.z, exhaustive.z, atol=1e-5)
+  np.testing.assert_allclose(halved.total_loss, exhaustive.total_loss, rtol=1e-4, atol=1e-6)
+  # The cut itself: the better half by latest loss, kept in order, rounded up.
+  z = jnp.arange(2 * 5 * 1, dtype=jnp.float32).reshape(2, 5, 1)
+  totals = jnp.array([[5., 1., 4., 2., 3.], [0., 9., 8., 7., 1.]])[..., None]
+  kept_z, _, kept_totals = search._keep_better_half(z, {"count": jnp.zeros((2, 5))}, totals)  # pylint: disable=protected-access
+  assert kept_z[..., 0].tolist() == [[1., 3., 4.], [5., 8., 9.]]
+  assert kept_totals[..., 0].tolist() == [[1., 2., 3.], [0., 7., 1.]]

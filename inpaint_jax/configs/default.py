@@ -57,6 +57,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.search.weighting = "eq3"  # Eq. 3; 'uniform' for W = M
   config.search.window = 7
   config.search.curve_stride = 0  # record the loss every N iterations (0: off)
+  # Successive halving: every N iterations keep the better half of the restarts (0: off).
+  config.search.halving_every = 0
   # Iterations per compiled call: -1 auto (10 unrolled on CPU, all in one scan elsewhere),
   # 0 all in one rolled lax.scan, N chunks of N unrolled steps.
   config.search.steps_per_call = -1

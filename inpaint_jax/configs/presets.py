@@ -48,13 +48,19 @@ def bundled_model_path(dataset: str) -> str:
 
 def with_overrides(config: ml_collections.ConfigDict, iterations: int | None = None,
                    restarts: int | None = None, folder: str | None = None,
-                   tfds_name: str | None = None) -> ml_collections.ConfigDict:
-  """A loaded config with the search length, restarts or data source replaced (None keeps).
+                   tfds_name: str | None = None,
+                   halving_every: int | None = None) -> ml_collections.ConfigDict:
+  """A loaded config with the search length, restarts, restart halving or data source
+  replaced (None keeps).
 
-  Raises ValueError for fewer than one iteration or restart."""
+  Raises ValueError for fewer than one iteration or restart, or a negative halving period."""
   for name, value in (("iterations", iterations), ("restarts", restarts)):
     if value is not None and value < 1:
       raise ValueError(f"{name} must be at least 1, got {value}")
+  if halving_every is not None:
+    if halving_every < 0:
+      raise ValueError(f"halving_every must be 0 (off) or positive, got {halving_every}")
+    config.search.halving_every = halving_every
   if iterations:
     config.search.iterations = iterations
   if restarts:

@@ -11,6 +11,7 @@ because XLA:CPU runs loop bodies several times slower than straight-line code.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import flax.struct
@@ -167,7 +168,10 @@ def search(g_vars: Any, d_vars: Any, images: jax.Array, masks: jax.Array, z0: ja
 
   g_vars, d_vars: `{'params', 'batch_stats'}` of G and D. images: [B, S, S, 3] in [-1, 1];
   masks: [B, S, S], 1 = known. `progress(n)` is called after every compiled call of n
-  iterations. Each image keeps the restart with the lowest final total loss.
+  iterations. Each image keeps the restart with the lowest final total loss. With
+  `cfg.halving_every = T`, every T iterations each image's restarts are cut to the better
+  half (by their latest total loss) until one is left; `restart_losses` then holds the
+  final losses of the restarts still running at the end.
   """
   images = jnp.asarray(images, jnp.float32)
   # Hashable views, so jit can treat the configs as static arguments.
@@ -178,15 +182,30 @@ def search(g_vars: Any, d_vars: Any, images: jax.Array, masks: jax.Array, z0: ja
   z, opt_state = jnp.array(z0), _init(z0, cfg)
   per_call = steps_per_call(cfg)
   chunk = per_call or cfg.iterations
-  totals, done = [], 0
+  halving = cfg.get("halving_every", 0)
+  if halving:  # chunks end where the restarts are halved
+    chunk = math.gcd(chunk, halving) if per_call else halving
+  totals, done = None, 0
   while done < cfg.iterations:
     n = min(chunk, cfg.iterations - done)
     unroll = n if per_call else 1
     z, opt_state, t = _advance(g_vars, d_vars, images, weights, z, opt_state, model_cfg, cfg, n,
                                unroll)
-    totals.append(t)
+    totals = t if totals is None else jnp.concatenate([totals, t], axis=-1)
     done += n
+    if halving and done % halving == 0 and z.shape[1] > 1 and done < cfg.iterations:
+      z, opt_state, totals = _keep_better_half(z, opt_state, totals)
     if progress is not None:
       progress(n)
-  totals = jnp.concatenate(totals, axis=-1) if len(totals) > 1 else totals[0]
   return _finish(g_vars, d_vars, images, weights, z, totals, model_cfg, cfg)
+
+
+@jax.jit
+def _keep_better_half(z, opt_state, totals):
+  """Successive halving (Jamieson & Talwalkar 2016): each image keeps the half of its
+  restarts (rounded up) with the lowest latest total loss, in their original order, so
+  the pruned ones cost nothing from here on. z [B, R, z_dim], totals [B, R, T]."""
+  keep = (z.shape[1] + 1) // 2
+  best = jnp.sort(jnp.argsort(totals[:, :, -1], axis=1)[:, :keep], axis=1)
+  take = lambda a: jnp.take_along_axis(a, best.reshape(best.shape + (1,) * (a.ndim - 2)), axis=1)
+  return take(z), jax.tree.map(take, opt_state), take(totals)

@@ -75,6 +75,8 @@ def ours(params: dict, config: ml_collections.ConfigDict, seed: int = 0,
   settings = {"iterations": s.iterations, "restarts": s.restarts, "learning_rate": s.learning_rate,
               "prior_weight": s.prior_weight, "blend": s.blend, "model": config.model.to_dict(),
               "model_sha256": fingerprint(params)}
+  if s.get("halving_every", 0):  # recorded only when on, so cells from before it still match
+    settings["halving_every"] = s.halving_every
   return Method("ours", fill, ("psnr_hole_generated", "context_loss", "prior_loss", "total_loss"),
                 settings)
 
