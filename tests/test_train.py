@@ -73,7 +73,7 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_run(tmp_path):
   folder = str(tmp_path / "imgs")
   write_images(folder, 40)
   whole, broken = str(tmp_path / "whole"), str(tmp_path / "broken")
-  steps = 200
+  steps = 100
   ref = _run_entry_point(folder, whole, steps)
   assert ref.wait(timeout=300) == 0, ref.stderr.read().decode()[-2000:]
 
