@@ -185,19 +185,24 @@ def search(g_vars: Any, d_vars: Any, images: jax.Array, masks: jax.Array, z0: ja
   halving = cfg.get("halving_every", 0)
   if halving:  # chunks end where the restarts are halved
     chunk = math.gcd(chunk, halving) if per_call else halving
-  totals, done = None, 0
+  totals, done = [], 0
   while done < cfg.iterations:
     n = min(chunk, cfg.iterations - done)
     unroll = n if per_call else 1
     z, opt_state, t = _advance(g_vars, d_vars, images, weights, z, opt_state, model_cfg, cfg, n,
                                unroll)
-    totals = t if totals is None else jnp.concatenate([totals, t], axis=-1)
+    totals.append(t)
     done += n
     if halving and done % halving == 0 and z.shape[1] > 1 and done < cfg.iterations:
-      z, opt_state, totals = _keep_better_half(z, opt_state, totals)
+      z, opt_state, kept = _keep_better_half(z, opt_state, _joined(totals))
+      totals = [kept]
     if progress is not None:
       progress(n)
-  return _finish(g_vars, d_vars, images, weights, z, totals, model_cfg, cfg)
+  return _finish(g_vars, d_vars, images, weights, z, _joined(totals), model_cfg, cfg)
+
+
+def _joined(totals: list[jax.Array]) -> jax.Array:
+  return jnp.concatenate(totals, axis=-1) if len(totals) > 1 else totals[0]
 
 
 @jax.jit

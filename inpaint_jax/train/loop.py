@@ -3,8 +3,8 @@
 The loop is resumable: the batch of step `s` and the random key of step `s` depend only on
 `(config.seed, s)`, so a run killed and started again from its latest checkpoint ends with
 bit-identical parameters to an uninterrupted one (on the same device and software).
-Nothing waits on the host between steps: the step's key is made on the device from
-`state.step`, batches are made and copied to the device(s) in a background thread, metrics
+Nothing waits on the host between steps: batches and their keys (`StepKeys`, a block of
+steps per device call) are made and copied to the device(s) in a background thread, metrics
 are fetched only on logging steps and the state only on saving steps.
 """
 
@@ -62,7 +62,7 @@ class StepKeys:
   """
 
   def __init__(self, seed: int, block: int = 1024):
-    self._seed, self._block, self._first, self._keys = seed, block, None, None
+    self._block, self._first, self._keys = block, None, None
     self._make = jax.jit(jax.vmap(lambda step: step_rng(seed, step)))
 
   def __getitem__(self, step: int) -> np.ndarray:
