@@ -256,8 +256,8 @@ class TfdsSource:
   """Random-access examples of a TFDS split via `tfds.data_source`.
 
   With `in_memory=True` every example is decoded and framed once, by parallel workers,
-  into a uint8 cache file `<cache_dir>/<name>-<split>-<crop>.npy` (written atomically,
-  rebuilt when its size or the dataset version differs) that later runs map from disk;
+  into a uint8 cache file `<cache_dir>/<name>-<version>-<split>-<crop>-<size>.npy` (written
+  atomically, rebuilt when it is unreadable or its shape differs) that later runs map from disk;
   batches are then one gather. Otherwise each example is decoded when asked for.
   """
 
