@@ -1,7 +1,10 @@
-"""Exports G and D of a training workdir into one model file (what the package ships).
+"""Exports a training workdir into one model file (what the package ships): G and D of a
+DCGAN run, or E of a latent-encoder run.
 
   python experiments/export_model.py --workdir runs/celeba_ngf32 \
       --out inpaint_jax/assets/celeba_dcgan.msgpack --dtype float16
+  python experiments/export_model.py --workdir runs/encoder_celeba \
+      --out inpaint_jax/assets/celeba_encoder.msgpack
 """
 
 from absl import flags
@@ -9,6 +12,7 @@ import numpy as np
 
 from inpaint_jax import commands
 from inpaint_jax.train import checkpoints
+from inpaint_jax.train import latent_encoder
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
@@ -21,6 +25,10 @@ flags.mark_flags_as_required(["workdir", "out"])
 
 def main(argv):
   del argv
+  if latent_encoder.is_workdir(_WORKDIR.value):
+    latent_encoder.export(_WORKDIR.value, _OUT.value, _STEP.value, np.dtype(_DTYPE.value))
+    print(f"wrote {_OUT.value}")
+    return
   config, g_vars, d_vars = checkpoints.load_model(_WORKDIR.value, _STEP.value, ema=_EMA.value)
   checkpoints.export_model(_OUT.value, config, g_vars, d_vars, dtype=np.dtype(_DTYPE.value))
   print(f"wrote {_OUT.value}")

@@ -12,7 +12,6 @@ from absl import app
 from absl import flags
 
 from inpaint_jax import commands
-from inpaint_jax.configs import presets
 from inpaint_jax.data import masks
 from inpaint_jax.data import sources
 from inpaint_jax.evaluation import examples
@@ -36,11 +35,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   commands.one_cpu_device_per_core()
-  config, g_vars, d_vars = checkpoints.load_model(_CHECKPOINT.value)
-  config = presets.with_overrides(config, _ITERS.value, _RESTARTS.value, _FOLDER.value)
+  config, params = checkpoints.load_params(_CHECKPOINT.value, iterations=_ITERS.value,
+                                           restarts=_RESTARTS.value, folder=_FOLDER.value)
   source = sources.make_source(config.dataset, _SPLIT.value or config.dataset.test_split,
                                config.model.image_size)
-  method = runner.ours({"generator": g_vars, "discriminator": d_vars}, config, _SEED.value)
+  method = runner.ours(params, config, _SEED.value)
   examples.run_examples(source, method, _OUT.value, _MASKS.value, _SEED.value,
                         num_images=_NUM.value, picture_images=_PICTURE.value)
 

@@ -14,7 +14,6 @@ from absl import flags
 import jax
 
 from inpaint_jax import commands
-from inpaint_jax.configs import presets
 from inpaint_jax.data import masks
 from inpaint_jax.data import sources
 from inpaint_jax.evaluation import runner
@@ -27,10 +26,7 @@ _TFDS = flags.DEFINE_string("tfds_name", None, "TFDS builder instead of a folder
 _SPLIT = flags.DEFINE_string("split", None, "Split (default: the config's test split).")
 _OUT = flags.DEFINE_string("out", None, "Output folder.")
 _NUM = flags.DEFINE_integer("num_images", None, "Only the first N images.")
-_ITERS = flags.DEFINE_integer("iterations", None, "Search iterations (default 1500).")
-_RESTARTS = flags.DEFINE_integer("restarts", None, "Random restarts per image.")
-_HALVING = flags.DEFINE_integer("halving_every", None, "With several restarts: keep the better "
-                                "half of each image's restarts every N iterations (0: off).")
+_SEARCH = commands.define_search_flags()
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Images per batch (all devices together).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of masks and starting points.")
 _WRITE_IMAGES = flags.DEFINE_bool("write_images", True, "Write the PNGs of every image.")
@@ -49,12 +45,11 @@ def main(argv):
     jax.distributed.initialize(_COORD.value, _NPROC.value, _PID.value)
   else:  # several hosts: each already runs its own share
     commands.one_cpu_device_per_core()
-  config, g_vars, d_vars = checkpoints.load_model(_CHECKPOINT.value)
-  config = presets.with_overrides(config, _ITERS.value, _RESTARTS.value, _FOLDER.value,
-                                  _TFDS.value, halving_every=_HALVING.value)
+  config, params = checkpoints.load_params(_CHECKPOINT.value, folder=_FOLDER.value,
+                                           tfds_name=_TFDS.value, **_SEARCH.overrides())
   source = sources.make_source(config.dataset, _SPLIT.value or config.dataset.test_split,
                                config.model.image_size)
-  method = runner.ours({"generator": g_vars, "discriminator": d_vars}, config, _SEED.value)
+  method = runner.ours(params, config, _SEED.value)
   summary = runner.run_cell(source, method, _OUT.value, _MASK_TYPE.value, seed=_SEED.value,
                             batch_size=_BATCH.value, num_images=_NUM.value,
                             write_images=_WRITE_IMAGES.value, fresh=_FRESH.value)

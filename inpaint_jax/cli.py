@@ -46,9 +46,7 @@ _OUT = flags.DEFINE_string("out", None, "inpaint: output file for --image (.png 
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "inpaint: output folder for --input_dir.")
 _PASTE_BACK = flags.DEFINE_bool("paste_back", False,
                                 "inpaint: write the result at the photo's original resolution.")
-_ITERATIONS = flags.DEFINE_integer("iterations", None, "Search iterations (demo default 500; "
-                                   "inpaint default: the model's config, 1500).")
-_RESTARTS = flags.DEFINE_integer("restarts", None, "Random restarts per image.")
+_SEARCH = commands.define_search_flags(fills=True)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of generated masks and of the search.")
 
 DEMO_ITERATIONS = 500
@@ -124,21 +122,16 @@ def paste_back(photo: Photo, filled: np.ndarray, full_mask: np.ndarray) -> np.nd
 # ----------------------------------------------------------------------------- commands
 
 
-def _load(checkpoint: str | None):
-  path = checkpoint or SHIPPED_MODEL
+def _load(checkpoint: str | None, **defaults):
+  """(config, params) of the model and the search flags (`defaults` where a flag is left out)."""
+  overrides = _SEARCH.overrides()
+  for name, value in defaults.items():
+    if overrides[name] is None:
+      overrides[name] = value
   try:
-    config, g_vars, d_vars = checkpoints.load_model(path)
+    return checkpoints.load_params(checkpoint or SHIPPED_MODEL, **overrides)
   except (FileNotFoundError, ValueError) as e:
-    raise commands.UserError(str(e)) from e
-  if _ITERATIONS.value is not None:
-    if _ITERATIONS.value < 1:
-      raise commands.UserError(f"--iterations must be at least 1, got {_ITERATIONS.value}")
-    config.search.iterations = _ITERATIONS.value
-  if _RESTARTS.value is not None:
-    if _RESTARTS.value < 1:
-      raise commands.UserError(f"--restarts must be at least 1, got {_RESTARTS.value}")
-    config.search.restarts = _RESTARTS.value
-  return config, {"generator": g_vars, "discriminator": d_vars}
+    raise commands.UserError(f"--{str(e)}" if str(e).split()[0] in overrides else str(e)) from e
 
 
 def _check_writable(folder: str) -> None:
@@ -187,11 +180,7 @@ def _search_bar(config, num_images: int, runs: int = 1) -> tqdm:
 def demo(out_dir: str) -> None:
   """Inpaints the bundled test faces with the shipped model under all four mask types."""
   _check_writable(out_dir)
-  if _ITERATIONS.value is None:
-    flags.FLAGS.iterations = DEMO_ITERATIONS
-  if _RESTARTS.value is None:
-    flags.FLAGS.restarts = DEMO_RESTARTS
-  config, params = _load(_CHECKPOINT.value)
+  config, params = _load(_CHECKPOINT.value, iterations=DEMO_ITERATIONS, restarts=DEMO_RESTARTS)
   size = config.model.image_size
   names = sorted(n for n in os.listdir(DEMO_FACES) if n.endswith(".png"))
   faces = np.stack([images_lib.to_uint8(read_photo(os.path.join(DEMO_FACES, n), size).model_input)
@@ -259,11 +248,17 @@ def inpaint_photos() -> None:
   _check_finite(np.isfinite(result.blended).all() and np.isfinite(result.losses["total"]).all(),
                 ", ".join(p for p, _ in jobs[:3]))
   outputs = []
-  for k, (photo, (_, out_path)) in enumerate(zip(photos, jobs)):
+  for k, (photo, (path, out_path)) in enumerate(zip(photos, jobs)):
+    fills = result.fills[k, :result.fill_count[k]]  # the distinct ones, best first
+    if len(fills) < config.search.fills:
+      print(f"{path}: only {len(fills)} of the {config.search.fills} fills asked for differ; "
+            "more --restarts give more")
     if _PASTE_BACK.value:
-      outputs.append((out_path, paste_back(photo, result.blended[k], full_masks[k])))
+      shown = [paste_back(photo, fill, full_masks[k]) for fill in fills]
     else:
-      outputs.append((out_path, images_lib.to_uint8(result.blended[k])))
+      shown = [images_lib.to_uint8(fill) for fill in fills]
+    outputs.append((out_path, shown[0] if len(shown) == 1 else images_lib.grid(
+        np.stack(shown), columns=len(shown))))
   files = {out_path: images_lib.encode_image(out_path, image) for out_path, image in outputs}
   try:  # all or nothing, and only once everything else succeeded
     images_lib.atomic_write_files(files)

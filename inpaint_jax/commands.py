@@ -3,6 +3,7 @@ line on stderr and exit status 2, `--help` exits 0, library INFO chatter is kept
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging as std_logging
 import os
@@ -12,6 +13,7 @@ from typing import Callable
 from absl import app
 from absl import flags
 from absl import logging
+from ml_collections import config_flags
 
 
 class UserError(Exception):
@@ -80,3 +82,52 @@ def one_cpu_device_per_core() -> None:
   cores = len(os.sched_getaffinity(0))
   if "xla_force_host_platform_device_count" not in current and cores > 1:
     os.environ["XLA_FLAGS"] = f"{current} --xla_force_host_platform_device_count={cores}".strip()
+
+
+def run_training(train_and_evaluate: Callable, what: str) -> None:
+  """The main of every training script: `--config` (an ml_collections file, `:arg` allowed,
+  `--config.x=y` overrides) and `--workdir`; `train_and_evaluate(config, workdir)` resumes
+  from the workdir's latest checkpoint."""
+  config = config_flags.DEFINE_config_file("config", None, f"{what} config file.",
+                                           lock_config=True)
+  workdir = flags.DEFINE_string("workdir", None, "Where checkpoints, samples and logs go.")
+  flags.mark_flags_as_required(["config", "workdir"])
+
+  def main(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    train_and_evaluate(config.value, workdir.value)
+
+  run_main(main)
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchFlags:
+  """The search flags every inpainting command shares (see `define_search_flags`)."""
+  holders: dict
+
+  def overrides(self) -> dict:
+    """The values given on the command line (None where left out), by config name."""
+    return {name: holder.value for name, holder in self.holders.items()}
+
+
+def define_search_flags(fills: bool = False) -> SearchFlags:
+  """Defines --iterations, --restarts, --halving_every, --start, --encoder, --tune_steps (and
+  --fills); their values go to `train.checkpoints.load_params`."""
+  holders = {
+      "iterations": flags.DEFINE_integer("iterations", None, "Search iterations (default: the "
+                                         "model's config, 1500)."),
+      "restarts": flags.DEFINE_integer("restarts", None, "Random restarts per image."),
+      "halving_every": flags.DEFINE_integer("halving_every", None, "With several restarts: "
+                                            "keep the better half every N iterations (0: off)."),
+      "start": flags.DEFINE_enum("start", None, ["random", "encoder"], "Where restart 0 starts: "
+                                 "random (the paper) or the latent encoder's z."),
+      "encoder": flags.DEFINE_string("encoder", None, "Latent encoder file for --start=encoder "
+                                     "(default: the bundled model's own)."),
+      "tune_steps": flags.DEFINE_integer("tune_steps", None, "Per-image generator tuning steps "
+                                         "after the search (0: off)."),
+  }
+  if fills:
+    holders["fills"] = flags.DEFINE_integer("fills", None, "Write the best k distinct fills "
+                                            "side by side (needs --restarts >= k).")
+  return SearchFlags(holders)

@@ -15,7 +15,7 @@ ALLOWED = {
     "models": set(),
     "data": set(),
     "core": {"models", "data"},
-    "train": {"configs", "data", "models"},
+    "train": {"configs", "core", "data", "models"},
     "evaluation": {"configs", "core", "data", "models", "train"},
     "commands": set(),
     "cli": {"inpaint_jax", "configs", "core", "commands", "data", "evaluation", "train"},

@@ -59,6 +59,16 @@ def get_config() -> ml_collections.ConfigDict:
   config.search.curve_stride = 0  # record the loss every N iterations (0: off)
   # Successive halving: every N iterations keep the better half of the restarts (0: off).
   config.search.halving_every = 0
+  # Where restart 0 starts: 'random' (the paper) or 'encoder' (E's z for the masked image,
+  # Lahiri et al. 2020; needs an encoder, `config.encoder`); other restarts start at random.
+  config.search.start = "random"
+  # Per-image generator tuning after the z search (Pan et al. 2020), 0 steps: off.
+  config.search.tune_steps = 0
+  config.search.tune_learning_rate = 1e-4
+  config.search.tune_feature_weight = 1.0  # D-feature term beside the context loss
+  # Return the best k distinct restarts (blended), sorted by total loss; k <= restarts.
+  config.search.fills = 1
+  config.search.min_fill_difference = 0.02  # mean |difference| over the hole, [-1, 1] units
   # Iterations per compiled call: -1 auto (10 unrolled on CPU, all in one scan elsewhere),
   # 0 all in one rolled lax.scan, N chunks of N unrolled steps.
   config.search.steps_per_call = -1
@@ -66,6 +76,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.search.blend_tol = 1e-6
   config.search.blend_maxiter = 2000
   config.search.batch_size = 64  # images per compiled search call
+
+  # The latent encoder's architecture (set from its file when one is loaded).
+  config.encoder = ml_collections.ConfigDict()
+  config.encoder.nf = 32
 
   config.log_every = 50
   config.sample_every = 500

@@ -26,6 +26,8 @@ DATASETS = {
 }
 
 BUNDLED_MODELS = {"celeba": "celeba_dcgan.msgpack", "cars": "cars_dcgan.msgpack"}
+# Each bundled model's latent encoder (search start), trained for that G.
+BUNDLED_ENCODERS = {"celeba": "celeba_encoder.msgpack", "cars": "cars_encoder.msgpack"}
 
 
 def apply_dataset(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
@@ -46,25 +48,51 @@ def bundled_model_path(dataset: str) -> str:
   return os.path.join(inpaint_jax.ASSETS, BUNDLED_MODELS[dataset])
 
 
+def bundled_encoder_for(model_path: str) -> str | None:
+  """The bundled latent encoder of a bundled model file, or None for any other model."""
+  for name, file in BUNDLED_MODELS.items():
+    if os.path.abspath(model_path) == os.path.abspath(os.path.join(inpaint_jax.ASSETS, file)):
+      path = os.path.join(inpaint_jax.ASSETS, BUNDLED_ENCODERS[name])
+      return path if os.path.isfile(path) else None
+  return None
+
+
+def encoder_path(model_path: str, encoder: str | None, start: str) -> str | None:
+  """The encoder file a run needs: `encoder` if given, else the bundled model's own when the
+  search starts from the encoder; ValueError if it needs one and none is known."""
+  if encoder or start != "encoder":
+    return encoder or None
+  found = bundled_encoder_for(model_path)
+  if found is None:
+    raise ValueError(f"--start=encoder needs --encoder (an encoder file trained for "
+                     f"{model_path}; experiments/train_latent_encoder.py makes one)")
+  return found
+
+
 def with_overrides(config: ml_collections.ConfigDict, iterations: int | None = None,
                    restarts: int | None = None, folder: str | None = None,
                    tfds_name: str | None = None,
-                   halving_every: int | None = None) -> ml_collections.ConfigDict:
-  """A loaded config with the search length, restarts, restart halving or data source
-  replaced (None keeps).
+                   halving_every: int | None = None, start: str | None = None,
+                   tune_steps: int | None = None, fills: int | None = None
+                   ) -> ml_collections.ConfigDict:
+  """A loaded config with the search length, restarts, restart halving, start, generator
+  tuning, number of fills or data source replaced (None keeps).
 
-  Raises ValueError for fewer than one iteration or restart, or a negative halving period."""
-  for name, value in (("iterations", iterations), ("restarts", restarts)):
+  Raises ValueError for fewer than one iteration, restart or fill, a negative halving
+  period or tuning length, or an unknown start."""
+  for name, value in (("iterations", iterations), ("restarts", restarts), ("fills", fills)):
     if value is not None and value < 1:
       raise ValueError(f"{name} must be at least 1, got {value}")
-  if halving_every is not None:
-    if halving_every < 0:
-      raise ValueError(f"halving_every must be 0 (off) or positive, got {halving_every}")
-    config.search.halving_every = halving_every
-  if iterations:
-    config.search.iterations = iterations
-  if restarts:
-    config.search.restarts = restarts
+  for name, value in (("halving_every", halving_every), ("tune_steps", tune_steps)):
+    if value is not None and value < 0:
+      raise ValueError(f"{name} must be 0 (off) or positive, got {value}")
+  if start not in (None, "random", "encoder"):
+    raise ValueError(f"start must be 'random' or 'encoder', got {start!r}")
+  for name, value in (("iterations", iterations), ("restarts", restarts),
+                      ("halving_every", halving_every), ("tune_steps", tune_steps),
+                      ("start", start), ("fills", fills)):
+    if value is not None:
+      config.search[name] = value
   if folder:
     config.dataset.source, config.dataset.folder = "folder", folder
   if tfds_name:

@@ -20,6 +20,7 @@ G and D run with running batch statistics, so images never influence each other.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
@@ -30,14 +31,18 @@ import numpy as np
 
 from inpaint_jax.core import blend
 from inpaint_jax.core import search as search_lib
+from inpaint_jax.core import tune as tune_lib
 from inpaint_jax.data import images as images_lib
 
 
 class InpaintResult(NamedTuple):
   """blended: Poisson-blended result [B, S, S, 3] in [-1, 1], known pixels exactly the input;
-  generated: G(ẑ) [B, S, S, 3]; z: ẑ [B, z_dim]; losses: dict of [B] arrays
-  (context, prior, total) and `restarts` [B, R]; curve: [B, T] loss curve (T may be 0);
-  ids: the image ids [B] that keyed the starting points."""
+  generated: G(ẑ) [B, S, S, 3] (the tuned G's where tuning is on); z: ẑ [B, z_dim];
+  losses: dict of [B] arrays (context, prior, total: the search's), `restarts` [B, R] and
+  `fills` [B, k]; curve: [B, T] loss curve (T may be 0); ids: the image ids [B] that keyed
+  the starting points; fills: the k best distinct fills, blended, [B, k, S, S, 3], sorted by
+  total loss (fills[:, 0] is `blended`); fill_count: how many of them are distinct [B]
+  (later slots repeat the best)."""
 
   blended: np.ndarray
   generated: np.ndarray
@@ -45,6 +50,8 @@ class InpaintResult(NamedTuple):
   losses: dict
   curve: np.ndarray
   ids: np.ndarray
+  fills: np.ndarray
+  fill_count: np.ndarray
 
 
 def validate(images, masks, image_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -90,14 +97,21 @@ def _blend_per_device(y, generated, m, cfg, mesh):
   """Poisson blend with each device solving its own shard: a vmapped CG loop tests
   convergence over the whole batch, which sharded would cost an all-reduce per CG
   iteration; per shard it costs none, and per-image results are the same."""
-  fn = jax.shard_map(lambda a, b, c: blend.poisson_blend(a, b, c, cfg.blend_tol, cfg.blend_maxiter),
-                     mesh=mesh, in_specs=(P("data"),) * 3, out_specs=P("data"),
-                     check_vma=False)  # cg's internals are not annotated for it
-  return fn(y, generated, m)
+  return _sharded_blend(mesh, cfg.blend_tol, cfg.blend_maxiter)(y, generated, m)
+
+
+@functools.lru_cache(maxsize=16)
+def _sharded_blend(mesh, tol, maxiter):
+  """One jitted blend per (mesh, tolerance, iterations): built once, so later chunks and
+  calls reuse its compiled program."""
+  return jax.jit(jax.shard_map(lambda a, b, c: blend.poisson_blend(a, b, c, tol, maxiter),
+                               mesh=mesh, in_specs=(P("data"),) * 3, out_specs=P("data"),
+                               check_vma=False))  # cg's internals are not annotated for it
 
 
 def _inpaint_chunk(images, masks, z0, params, config, mesh, progress):
-  """Search + blend for one chunk, its batch axis sharded over the mesh (padded to fit)."""
+  """Search (+ tuning) + blend for one chunk, its batch axis sharded over the mesh (padded
+  to fit)."""
   b, ndev = len(images), mesh.devices.size
   pad = (-b) % ndev
   if pad:  # repeat the last image; its copies are dropped below
@@ -107,17 +121,51 @@ def _inpaint_chunk(images, masks, z0, params, config, mesh, progress):
   put = lambda a: jax.device_put(jnp.asarray(a, jnp.float32), sharding)
   y, m = put(images), put(masks)
   cfg = config.search
-  res = search_lib.search(params["generator"], params["discriminator"], y, m, put(z0),
+  z0 = put(z0)
+  if cfg.get("start", "random") == "encoder":
+    z0 = search_lib.encoder_start(params["encoder"], y, m, z0, _frozen(config.encoder),
+                                  _frozen(config.model))
+  res = search_lib.search(params["generator"], params["discriminator"], y, m, z0,
                           config.model, cfg, progress=progress)
+  k = res.fill_z.shape[1]
+  # The k fills of each image, flattened to [B * k] for tuning and blending.
+  flat = lambda a: a.reshape((-1,) + a.shape[2:])
+  per_fill = lambda a: jnp.repeat(a, k, axis=0)
+  generated = flat(res.fill_generated)
+  if cfg.get("tune_steps", 0):
+    generated, _ = tune_lib.tune(params["generator"], params["discriminator"], per_fill(y),
+                                 per_fill(m), flat(res.fill_z), config.model, cfg)
+    res = res.replace(generated=generated.reshape(res.fill_generated.shape)[:, 0])
   if cfg.blend:
-    out = _blend_per_device(y, res.generated, m, cfg, mesh)
+    out = _blend_per_device(per_fill(y), generated, per_fill(m), cfg, mesh)
   else:
-    out = jnp.where(m[..., None] > 0, y, res.generated)
-  fetched = jax.device_get({"blended": out, "result": res})
+    out = jnp.where(per_fill(m)[..., None] > 0, per_fill(y), generated)
+  fetched = jax.device_get({"fills": out.reshape(res.fill_generated.shape), "result": res})
   cut = lambda a: np.asarray(a)[:b]
   res = fetched["result"]
-  return {"blended": cut(fetched["blended"]),
+  return {"fills": cut(fetched["fills"]), "blended": cut(fetched["fills"])[:, 0],
           **{f.name: cut(getattr(res, f.name)) for f in dataclasses.fields(res)}}
+
+
+def _frozen(config: ml_collections.ConfigDict) -> ml_collections.FrozenConfigDict:
+  return ml_collections.FrozenConfigDict(config)
+
+
+def check_settings(params: dict[str, Any], config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError naming the first search setting that cannot run with `params`."""
+  cfg = config.search
+  start = cfg.get("start", "random")
+  if start not in ("random", "encoder"):
+    raise ValueError(f"search.start must be 'random' or 'encoder', got {start!r}")
+  if start == "encoder" and params.get("encoder") is None:
+    raise ValueError("search.start='encoder' needs a latent encoder: params['encoder'] (the "
+                     "CLI's --encoder, or a bundled model's own)")
+  fills = cfg.get("fills", 1)
+  if not 1 <= fills <= cfg.restarts:
+    raise ValueError(f"search.fills must be between 1 and the number of restarts "
+                     f"({cfg.restarts}), got {fills}")
+  if cfg.get("tune_steps", 0) < 0:
+    raise ValueError(f"search.tune_steps must be 0 (off) or positive, got {cfg.tune_steps}")
 
 
 def inpaint(images, masks, params: dict[str, Any], config: ml_collections.ConfigDict,
@@ -131,9 +179,13 @@ def inpaint(images, masks, params: dict[str, Any], config: ml_collections.Config
   (default: `data.images.pixel_hashes`, a hash of its pixels). Batches larger than
   `config.search.batch_size` run in chunks; each chunk is sharded over the local devices.
   `progress(n)` is called after each compiled call of n search iterations of a chunk.
-  Images whose mask has no hole come back unchanged.
+  Images whose mask has no hole come back unchanged. Beyond the paper (all off by
+  default): `search.start='encoder'` starts restart 0 from params['encoder']'s z,
+  `search.halving_every` prunes restarts, `search.tune_steps` tunes a copy of G per
+  image, `search.fills = k` returns the k best distinct fills.
   """
   images, masks = validate(images, masks, config.model.image_size)
+  check_settings(params, config)
   ids = images_lib.pixel_hashes(images) if ids is None else np.asarray(ids, np.int64)
   if ids.shape != (len(images),) or (ids < 0).any():
     raise ValueError(f"ids must be {len(images)} non-negative ints, got {ids!r}")
@@ -147,5 +199,7 @@ def inpaint(images, masks, params: dict[str, Any], config: ml_collections.Config
   cat = lambda name: np.concatenate([p[name] for p in parts])
   losses = {"context": cat("context_loss"), "prior": cat("prior_loss"),
             "total": cat("total_loss"), "restarts": cat("restart_losses")}
+  losses["fills"] = cat("fill_total")
   return InpaintResult(blended=cat("blended"), generated=cat("generated"), z=cat("z"),
-                       losses=losses, curve=cat("curve"), ids=ids)
+                       losses=losses, curve=cat("curve"), ids=ids, fills=cat("fills"),
+                       fill_count=cat("fill_count"))

@@ -22,12 +22,16 @@ import optax
 
 from inpaint_jax.core import losses
 from inpaint_jax.models import dcgan
+from inpaint_jax.models import latent_encoder
 
 
 class SearchResult(flax.struct.PyTreeNode):
   """Per image (leading axis B): ẑ [B, z_dim] in [-1, 1]; G(ẑ) [B, S, S, 3] in [-1, 1];
   final context, prior and total losses [B]; the total loss of every restart [B, R];
-  the best restart's loss curve [B, T] (T = 0 unless a curve stride is set)."""
+  the best restart's loss curve [B, T] (T = 0 unless a curve stride is set); the best
+  `cfg.fills` = k distinct restarts by total loss: their z [B, k, z_dim], G(z)
+  [B, k, S, S, 3], total losses [B, k], and how many are distinct [B] (slots beyond that
+  repeat the best)."""
 
   z: jax.Array
   generated: jax.Array
@@ -36,6 +40,10 @@ class SearchResult(flax.struct.PyTreeNode):
   total_loss: jax.Array
   restart_losses: jax.Array
   curve: jax.Array
+  fill_z: jax.Array
+  fill_generated: jax.Array
+  fill_total: jax.Array
+  fill_count: jax.Array
 
 
 def _losses(z, image, weights, g_vars, d_vars, generator, discriminator, cfg):
@@ -137,18 +145,65 @@ def _advance(g_vars, d_vars, images, weights, z, opt_state, model_cfg, cfg, num_
   return _over_restarts_and_images(fn, 2)(g_vars, d_vars, images, weights, z, opt_state)
 
 
+def distinct_best(generated: jax.Array, total: jax.Array, hole: jax.Array, k: int,
+                  min_difference: float) -> tuple[jax.Array, jax.Array]:
+  """Greedy choice of one image's k best distinct restarts: in order of total loss, a
+  restart is kept if its G(z) differs from every kept one by at least `min_difference`
+  (mean |difference| over the hole). generated [R, S, S, 3], total [R], hole [S, S] (1 =
+  missing). Returns (restart indices [k], sorted by loss; slots past the count hold the
+  best), the count of distinct ones)."""
+  order = jnp.argsort(total)
+  chosen = jnp.zeros((k,), jnp.int32)
+  valid = jnp.zeros((k,), bool)
+  area = 3.0 * jnp.maximum(hole.sum(), 1.0)
+  for j in range(total.shape[0]):  # R is small and static
+    candidate = order[j]
+    diff = jnp.sum(jnp.abs(generated[chosen] - generated[candidate]) * hole[None, :, :, None],
+                   axis=(1, 2, 3)) / area
+    count = valid.sum()
+    accept = jnp.all(jnp.where(valid, diff >= min_difference, True)) & (count < k)
+    chosen = jnp.where(accept, chosen.at[count].set(candidate), chosen)
+    valid = jnp.where(accept, valid.at[count].set(True), valid)
+  return jnp.where(valid, chosen, order[0]), valid.sum()
+
+
 @functools.partial(jax.jit, static_argnames=("model_cfg", "cfg"))
-def _finish(g_vars, d_vars, images, weights, z, totals, model_cfg, cfg):
+def _finish(g_vars, d_vars, images, masks, weights, z, totals, model_cfg, cfg):
   fn = functools.partial(final_losses, **_models(model_cfg, cfg))
   generated, context, prior, total = _over_restarts_and_images(fn, 1)(g_vars, d_vars, images,
                                                                        weights, z)
-  best = jnp.argmin(total, axis=1)
-  pick = lambda a: jnp.take_along_axis(a, best.reshape((-1, 1) + (1,) * (a.ndim - 2)), axis=1)[:, 0]
+  k = cfg.get("fills", 1)
+  chosen, count = jax.vmap(lambda g, t, m: distinct_best(g, t, 1.0 - m, k,
+                                                         cfg.get("min_fill_difference", 0.0)))(
+                                                             generated, total, masks)
+  take = lambda a: jnp.take_along_axis(a, chosen.reshape(chosen.shape + (1,) * (a.ndim - 2)), 1)
+  pick = lambda a: take(a)[:, 0]
   stride = cfg.get("curve_stride", 0)
   curve = pick(totals)[:, ::stride] if stride else jnp.zeros((z.shape[0], 0), totals.dtype)
   return SearchResult(z=pick(z), generated=pick(generated), context_loss=pick(context),
                       prior_loss=pick(prior), total_loss=pick(total), restart_losses=total,
-                      curve=curve)
+                      curve=curve, fill_z=take(z), fill_generated=take(generated),
+                      fill_total=take(total), fill_count=count)
+
+
+@functools.partial(jax.jit, static_argnames=("encoder_cfg", "model_cfg"))
+def encoder_start(e_vars: Any, images: jax.Array, masks: jax.Array, z0: jax.Array,
+                  encoder_cfg, model_cfg) -> jax.Array:
+  """z0 [B, R, z_dim] with restart 0 replaced by E's z for each masked image (Lahiri et al.
+  2020): images [B, S, S, 3] in [-1, 1], masks [B, S, S], 1 = known."""
+  z = latent_encoder.build(encoder_cfg, model_cfg).apply(e_vars, images, masks, train=False)
+  return z0.at[:, 0].set(z)
+
+
+# The settings the compiled search programs read: the rest (iterations, restarts, ...) is
+# left out of their static arguments, so changing it reuses the compiled programs.
+_COMPILED = ("learning_rate", "beta1", "beta2", "prior_weight", "context_loss", "prior_loss",
+             "weighting", "window", "fills", "min_fill_difference", "curve_stride")
+
+
+def compiled_settings(cfg, names) -> ml_collections.FrozenConfigDict:
+  """The settings of `cfg` among `names` (those present), as a hashable static argument."""
+  return ml_collections.FrozenConfigDict({n: cfg[n] for n in names if n in cfg})
 
 
 def steps_per_call(cfg) -> int:
@@ -168,49 +223,57 @@ def search(g_vars: Any, d_vars: Any, images: jax.Array, masks: jax.Array, z0: ja
 
   g_vars, d_vars: `{'params', 'batch_stats'}` of G and D. images: [B, S, S, 3] in [-1, 1];
   masks: [B, S, S], 1 = known. `progress(n)` is called after every compiled call of n
-  iterations. Each image keeps the restart with the lowest final total loss. With
-  `cfg.halving_every = T`, every T iterations each image's restarts are cut to the better
-  half (by their latest total loss) until one is left; `restart_losses` then holds the
-  final losses of the restarts still running at the end.
+  iterations. Each image keeps the restart with the lowest final total loss (and the best
+  `cfg.fills` distinct ones). With `cfg.halving_every = T`, every T iterations each image's
+  restarts are cut to the better half (by their latest total loss) until one (or `fills`)
+  is left; `restart_losses` then holds the final losses of the restarts still running.
   """
   images = jnp.asarray(images, jnp.float32)
   # Hashable views, so jit can treat the configs as static arguments.
   model_cfg = ml_collections.FrozenConfigDict(model_cfg)
   cfg = ml_collections.FrozenConfigDict(cfg)
-  weights = _weights(jnp.asarray(masks, jnp.float32), cfg)
+  compiled = compiled_settings(cfg, _COMPILED)
+  weights = _weights(jnp.asarray(masks, jnp.float32), compiled)
   z0 = jnp.asarray(z0, jnp.float32)
-  z, opt_state = jnp.array(z0), _init(z0, cfg)
+  z, opt_state = jnp.array(z0), _init(z0, compiled)
   per_call = steps_per_call(cfg)
   chunk = per_call or cfg.iterations
   halving = cfg.get("halving_every", 0)
+  keep_at_least = max(1, cfg.get("fills", 1))
+  stride = cfg.get("curve_stride", 0)
   if halving:  # chunks end where the restarts are halved
     chunk = math.gcd(chunk, halving) if per_call else halving
   totals, done = [], 0
   while done < cfg.iterations:
     n = min(chunk, cfg.iterations - done)
     unroll = n if per_call else 1
-    z, opt_state, t = _advance(g_vars, d_vars, images, weights, z, opt_state, model_cfg, cfg, n,
-                               unroll)
-    totals.append(t)
+    z, opt_state, t = _advance(g_vars, d_vars, images, weights, z, opt_state, model_cfg, compiled,
+                               n, unroll)
+    # Only a recorded curve needs every loss; otherwise the latest chunk's is enough.
+    totals = totals + [t] if stride else [t]
     done += n
-    if halving and done % halving == 0 and z.shape[1] > 1 and done < cfg.iterations:
-      z, opt_state, kept = _keep_better_half(z, opt_state, _joined(totals))
+    if halving and done % halving == 0 and z.shape[1] > keep_at_least and done < cfg.iterations:
+      z, opt_state, kept = _keep_better_half(z, opt_state, _joined(totals), keep_at_least)
       totals = [kept]
     if progress is not None:
       progress(n)
-  return _finish(g_vars, d_vars, images, weights, z, _joined(totals), model_cfg, cfg)
+  # Without a curve only the final losses matter: one fixed shape, one compiled _finish.
+  totals = _joined(totals) if stride else totals[-1][..., -1:]
+  return _finish(g_vars, d_vars, images, jnp.asarray(masks, jnp.float32), weights, z, totals,
+                 model_cfg, compiled)
 
 
 def _joined(totals: list[jax.Array]) -> jax.Array:
   return jnp.concatenate(totals, axis=-1) if len(totals) > 1 else totals[0]
 
 
-@jax.jit
-def _keep_better_half(z, opt_state, totals):
+@functools.partial(jax.jit, static_argnames=("at_least",))
+def _keep_better_half(z, opt_state, totals, at_least: int = 1):
   """Successive halving (Jamieson & Talwalkar 2016): each image keeps the half of its
-  restarts (rounded up) with the lowest latest total loss, in their original order, so
-  the pruned ones cost nothing from here on. z [B, R, z_dim], totals [B, R, T]."""
-  keep = (z.shape[1] + 1) // 2
+  restarts (rounded up, at least `at_least`) with the lowest latest total loss, in their
+  original order, so the pruned ones cost nothing from here on. z [B, R, z_dim], totals
+  [B, R, T]."""
+  keep = max((z.shape[1] + 1) // 2, at_least)
   best = jnp.sort(jnp.argsort(totals[:, :, -1], axis=1)[:, :keep], axis=1)
   take = lambda a: jnp.take_along_axis(a, best.reshape(best.shape + (1,) * (a.ndim - 2)), axis=1)
   return take(z), jax.tree.map(take, opt_state), take(totals)

@@ -114,3 +114,10 @@ def from_png(path: str, size: int | None = None) -> np.ndarray:
     logging.warning("mask %s: %d pixel(s) are neither black (0) nor white (255); they count as "
                     "known (only black marks the hole)", path, grey)
   return (gray != 0).astype(np.float32)
+
+
+def make_mixed_masks(size: int, seed: int, ids) -> np.ndarray:
+  """Masks of every type, [N, size, size]: image id i gets type MASK_TYPES[i % 4] and the
+  mask `make_mask(type, size, mask_seed(seed, i))` (for training models on all types)."""
+  return np.stack([make_mask(MASK_TYPES[int(i) % len(MASK_TYPES)], size, mask_seed(seed, i))
+                   for i in ids])

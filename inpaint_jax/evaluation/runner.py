@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import io
 import json
 import os
@@ -42,6 +41,7 @@ from inpaint_jax.data import images as images_lib
 from inpaint_jax.data import masks as masks_lib
 from inpaint_jax.data import sources
 from inpaint_jax.evaluation import metrics
+from inpaint_jax.train import checkpoints
 
 INDEX_COLUMNS = ("index", "id", "pixel_hash", "mask_type", "mask_seed")
 SCORE_COLUMNS = ("psnr_hole", "psnr_whole", "ssim", "lpips", "lpips_hole")
@@ -74,19 +74,19 @@ def ours(params: dict, config: ml_collections.ConfigDict, seed: int = 0,
   s = config.search
   settings = {"iterations": s.iterations, "restarts": s.restarts, "learning_rate": s.learning_rate,
               "prior_weight": s.prior_weight, "blend": s.blend, "model": config.model.to_dict(),
-              "model_sha256": fingerprint(params)}
-  if s.get("halving_every", 0):  # recorded only when on, so cells from before it still match
+              "model_sha256": checkpoints.fingerprint(
+                  {k: params[k] for k in ("generator", "discriminator")})}
+  # Recorded only when on, so cells made before these settings existed still match.
+  if s.get("halving_every", 0):
     settings["halving_every"] = s.halving_every
+  if s.get("start", "random") != "random":
+    settings["start"] = s.start
+    settings["encoder_sha256"] = checkpoints.fingerprint(params["encoder"])
+  if s.get("tune_steps", 0):
+    settings.update(tune_steps=s.tune_steps, tune_learning_rate=s.tune_learning_rate,
+                    tune_feature_weight=s.tune_feature_weight)
   return Method("ours", fill, ("psnr_hole_generated", "context_loss", "prior_loss", "total_loss"),
                 settings)
-
-
-def fingerprint(tree: Any) -> str:
-  """sha256 of a pytree's arrays (the model a cell was made with), first 16 hex digits."""
-  digest = hashlib.sha256()
-  for leaf in jax.tree.leaves(jax.device_get(tree)):
-    digest.update(np.ascontiguousarray(np.asarray(leaf, np.float32)).tobytes())
-  return digest.hexdigest()[:16]
 
 
 def one_shot(name: str, fill: Callable[[np.ndarray, np.ndarray], np.ndarray],

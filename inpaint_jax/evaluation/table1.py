@@ -21,7 +21,6 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
-from inpaint_jax.configs import presets
 from inpaint_jax.data import images as images_lib
 from inpaint_jax.data import masks as masks_lib
 from inpaint_jax.data import sources
@@ -76,7 +75,7 @@ def cell_methods(run: DatasetRun, mask_type: str, methods: Sequence[str], seed: 
       config, variables, colour = run.ce[mask_type]
       found.append(runner.one_shot("ce", lambda x, m, c=config, v=variables, f=colour: np.asarray(
           context_encoder.fill(v, x, m, f, c.model)),
-          {"model": config.model.to_dict(), "model_sha256": runner.fingerprint(variables)}))
+          {"model": config.model.to_dict(), "model_sha256": checkpoints.fingerprint(variables)}))
     elif name == "tv":
       found.append(runner.one_shot("tv", lambda x, m: baselines.tv_inpaint(x, m, tv_iterations),
                                    {"iterations": tv_iterations}))
@@ -238,14 +237,14 @@ def build_run(name: str, checkpoint: str, *, folder: str | None = None, tfds_nam
 
   The splits default to the checkpoint config's; `folder` / `tfds_name` replace its source.
   """
-  config, g_vars, d_vars = checkpoints.load_model(checkpoint)
-  config = presets.with_overrides(config, iterations, restarts, folder, tfds_name)
+  config, params = checkpoints.load_params(checkpoint, iterations=iterations, restarts=restarts,
+                                           folder=folder, tfds_name=tfds_name)
   size = config.model.image_size
   test = sources.make_source(config.dataset, test_split or config.dataset.test_split, size)
   train = (sources.make_source(config.dataset, config.dataset.train_split, size)
            if with_train else None)
   return DatasetRun(name=name, test=test, train=train,
-                    dcgan=({"generator": g_vars, "discriminator": d_vars}, config),
+                    dcgan=(params, config),
                     ce=load_ce_models(ce_root, name))
 
 

@@ -41,7 +41,8 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-  """D: image [B, S, S, 3] in [-1, 1] -> logit [B] (D(x) = sigmoid(logit))."""
+  """D: image [B, S, S, 3] in [-1, 1] -> logit [B] (D(x) = sigmoid(logit)); its layers'
+  activations are sown to 'intermediates' (`discriminator_features`)."""
 
   ndf: int = 64
   kernel_size: int = 4
@@ -54,12 +55,21 @@ class Discriminator(nn.Module):
     features = self.ndf
     x = layers.downsample(self.conv_impl, features, self.kernel_size, True, "conv0")(x)
     x = nn.leaky_relu(x, 0.2)
+    self.sow("intermediates", "features", x)
     for i in range(1, steps):
       features *= 2
       x = layers.downsample(self.conv_impl, features, self.kernel_size, False, f"conv{i}")(x)
       x = nn.leaky_relu(layers.batch_norm(train, f"bn_conv{i}")(x), 0.2)
+      self.sow("intermediates", "features", x)
     x = x.reshape(x.shape[0], -1)
     return nn.Dense(1, kernel_init=layers.INIT, name="logit")(x)[:, 0]
+
+
+def discriminator_features(discriminator: Discriminator, d_vars: dict, x: jax.Array
+                           ) -> tuple[jax.Array, ...]:
+  """D's activations after each stride-2 layer (running statistics), [B, S/2^l, S/2^l, C_l]."""
+  _, state = discriminator.apply(d_vars, x, train=False, mutable=["intermediates"])
+  return state["intermediates"]["features"]
 
 
 def build_models(model_config: ml_collections.ConfigDict) -> tuple[Generator, Discriminator]:

@@ -7,6 +7,7 @@ Layout of a workdir:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -19,8 +20,11 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from inpaint_jax.configs import presets
+from inpaint_jax.core import inpaint
 from inpaint_jax.data import images as images_lib
 from inpaint_jax.models import dcgan
+from inpaint_jax.models import latent_encoder
 from inpaint_jax.configs import default as default_config
 
 CONFIG_FILE = "config.json"
@@ -208,3 +212,65 @@ def export_model(path: str, config: ml_collections.ConfigDict, g_vars: Any, d_va
   blob = {"config": config.to_json_best_effort(), "generator": cast(g_vars),
           "discriminator": cast(d_vars)}
   images_lib.atomic_write_bytes(path, flax.serialization.msgpack_serialize(blob))
+
+
+def fingerprint(tree: Any) -> str:
+  """sha256 of a pytree's arrays (the model a result was made with), first 16 hex digits."""
+  digest = hashlib.sha256()
+  for leaf in jax.tree.leaves(jax.device_get(tree)):
+    digest.update(np.ascontiguousarray(np.asarray(leaf, np.float32)).tobytes())
+  return digest.hexdigest()[:16]
+
+
+def export_encoder(path: str, encoder_config: ml_collections.ConfigDict, e_vars: Any,
+                   g_vars: Any, dtype=np.float16) -> None:
+  """Writes a latent encoder E (cast to `dtype`), its `model` block and the fingerprint of
+  the G it maps into (as that G is stored, float32) into one msgpack file, atomically."""
+  cast = lambda t: jax.tree.map(lambda a: np.asarray(a, dtype), jax.device_get(t))
+  blob = {"kind": "latent_encoder", "model": encoder_config.to_json_best_effort(),
+          "generator_sha256": fingerprint(g_vars), "encoder": cast(e_vars)}
+  images_lib.atomic_write_bytes(path, flax.serialization.msgpack_serialize(blob))
+
+
+def load_encoder(path: str, model_config: ml_collections.ConfigDict, g_vars: Any):
+  """(encoder `model` block, e_vars) from an encoder file, checked against the DCGAN it is
+  used with (`model_config`, `g_vars`): ValueError if E was trained for another G or does
+  not fit this model's z and image size."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"encoder file does not exist: {path}")
+  with open(path, "rb") as f:
+    try:
+      blob = flax.serialization.msgpack_restore(f.read())
+      assert blob.get("kind") == "latent_encoder", "no latent encoder in it"
+      config = ml_collections.ConfigDict(json.loads(blob["model"]))
+      e_vars = jax.tree.map(lambda a: np.asarray(a, np.float32), blob["encoder"])
+    except Exception as e:  # pylint: disable=broad-except
+      raise ValueError(f"{path} is not an inpaint-jax encoder file: {e}") from e
+  if blob["generator_sha256"] != fingerprint(g_vars):
+    raise ValueError(f"{path} was trained for another generator (sha256 {blob['generator_sha256']},"
+                     f" this one {fingerprint(g_vars)}); train an encoder for this model "
+                     "(experiments/train_latent_encoder.py)")
+  want = jax.eval_shape(lambda: latent_encoder.init_variables(config, model_config,
+                                                              jax.random.PRNGKey(0)))
+  if jax.tree.map(np.shape, e_vars) != jax.tree.map(lambda a: a.shape, want):
+    raise ValueError(f"{path}: the encoder does not fit this model (z_dim {model_config.z_dim}, "
+                     f"size {model_config.image_size})")
+  return config, e_vars
+
+
+def load_params(path: str, encoder: str | None = None, step: int | None = None, **overrides):
+  """(config, params) for `core.inpaint.inpaint`, what every inpainting command loads.
+
+  params: {'generator', 'discriminator'} of the DCGAN at `path` (workdir or model file)
+  and, for `start='encoder'`, 'encoder' from `encoder` (default: a bundled model's own),
+  checked to belong to that G. `overrides` (iterations, restarts, start, tune_steps,
+  fills, halving_every, folder, tfds_name; None keeps) go to `presets.with_overrides`.
+  Raises ValueError / FileNotFoundError naming the problem."""
+  config, g_vars, d_vars = load_model(path, step)
+  params = {"generator": g_vars, "discriminator": d_vars}
+  encoder = presets.encoder_path(path, encoder, overrides.get("start") or config.search.start)
+  if encoder:
+    config.encoder, params["encoder"] = load_encoder(encoder, config.model, g_vars)
+  config = presets.with_overrides(config, **overrides)
+  inpaint.check_settings(params, config)
+  return config, params

@@ -1,0 +1,52 @@
+"""The latent encoder E (search start) for a trained DCGAN, one per model.
+
+  python experiments/train_latent_encoder.py \
+      --config inpaint_jax/configs/latent_encoder.py:celeba --workdir runs/encoder_celeba
+  python experiments/export_model.py --workdir runs/encoder_celeba \
+      --out inpaint_jax/assets/celeba_encoder.msgpack
+
+The argument is a preset of `presets.DATASETS`; `dcgan` defaults to that dataset's bundled
+model (`--config.dcgan=<workdir or model file>` for your own). E learns from G's own
+samples (their z known) and from real training images (through the context loss alone),
+under masks of all four types. nf = 32, 3,000 steps: about 40 minutes on one CPU core;
+it makes the search reach the paper setting's hole PSNR in far fewer iterations
+(BUILD_NOTES.md, "Encoder start").
+"""
+
+import ml_collections
+
+from inpaint_jax.configs import default
+from inpaint_jax.configs import presets
+
+
+def get_config(arg: str = "celeba") -> ml_collections.ConfigDict:
+  base = default.get_config()
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  # The DCGAN whose latent space E maps into: a model file or a training workdir.
+  config.dcgan = (presets.bundled_model_path(arg) if arg in presets.BUNDLED_MODELS
+                  else ml_collections.config_dict.placeholder(str))
+  # Training masks come from seeds far from the evaluation seeds (0, 1, ...).
+  config.mask_seed = 2_000_003
+
+  config.model = ml_collections.ConfigDict()
+  config.model.nf = 32
+  config.model.image_size = 64  # must be the DCGAN's (checked)
+
+  config.dataset = base.dataset
+  presets.apply_dataset(config, arg)
+
+  config.batch_size = 64  # real images; as many of G's samples ride along
+  config.num_steps = 3000
+  config.learning_rate = 5e-4
+  config.beta1 = 0.9
+  config.beta2 = 0.999
+  config.latent_weight = 1.0  # the z regression on samples, beside the context losses
+  config.random_flip = True
+
+  config.log_every = 50
+  config.sample_every = 500
+  config.checkpoint_every = 500
+  config.keep_checkpoints = 2
+  config.progress_bar = True
+  return config
