@@ -1,9 +1,13 @@
 """`inpaint-jax`: the demo, and inpainting a user's own photos.
 
-  inpaint-jax demo [--out demo_out] [--iterations 500]
+  inpaint-jax demo [--out demo_out] [--preset paper]
   inpaint-jax inpaint --image photo.jpg --mask_type center --out result.png [--paste_back]
   inpaint-jax inpaint --image photo.jpg --mask mask.png --out result.png
   inpaint-jax inpaint --input_dir photos/ --mask_type half --output_dir results/
+  inpaint-jax inpaint --image photo.jpg --mask_type half --out fills.png --restarts 8 --fills 4
+
+With a shipped model the search starts from its latent encoder ('fast' preset); --preset
+paper runs Yeh et al.'s method exactly, --preset quality adds per-image generator tuning.
 
 Photos of any size are centre-cropped to a square and resized to the model's size
 (64x64); with --paste_back the filled square is scaled back and pasted into the photo at
@@ -123,13 +127,18 @@ def paste_back(photo: Photo, filled: np.ndarray, full_mask: np.ndarray) -> np.nd
 
 
 def _load(checkpoint: str | None, **defaults):
-  """(config, params) of the model and the search flags (`defaults` where a flag is left out)."""
+  """(config, params) of the model and the search flags. Without --preset the search is
+  the 'fast' preset where the model has a latent encoder (bundled, or --encoder), else
+  the model's own settings with `defaults` for the flags left out."""
+  path = checkpoint or SHIPPED_MODEL
   overrides = _SEARCH.overrides()
-  for name, value in defaults.items():
-    if overrides[name] is None:
-      overrides[name] = value
+  if overrides["preset"] is None:
+    if overrides["encoder"] or presets.bundled_encoder_for(path):
+      overrides["preset"] = "fast"
+    else:
+      overrides.update({k: v for k, v in defaults.items() if overrides[k] is None})
   try:
-    return checkpoints.load_params(checkpoint or SHIPPED_MODEL, **overrides)
+    return checkpoints.load_params(path, **overrides)
   except (FileNotFoundError, ValueError) as e:
     raise commands.UserError(f"--{str(e)}" if str(e).split()[0] in overrides else str(e)) from e
 
@@ -241,7 +250,10 @@ def inpaint_photos() -> None:
     small_masks.append(small)
     full_masks.append(full)
 
-  print(f"searching z: {config.search.iterations} iterations, {config.search.restarts} restart(s)")
+  cfg = config.search
+  print(f"searching z: {cfg.iterations} iterations from {cfg.start} start, {cfg.restarts} "
+        f"restart(s)" + (f", then {cfg.tune_steps} steps of generator tuning"
+                         if cfg.tune_steps else ""))
   with _search_bar(config, len(photos)) as bar:
     result = inpaint_lib.inpaint(np.stack([p.model_input for p in photos]), np.stack(small_masks),
                                  params, config, _SEED.value, progress=bar.update)

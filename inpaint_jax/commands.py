@@ -112,9 +112,13 @@ class SearchFlags:
 
 
 def define_search_flags(fills: bool = False) -> SearchFlags:
-  """Defines --iterations, --restarts, --halving_every, --start, --encoder, --tune_steps (and
-  --fills); their values go to `train.checkpoints.load_params`."""
+  """Defines --preset, --iterations, --restarts, --halving_every, --start, --encoder,
+  --tune_steps (and --fills); their values go to `train.checkpoints.load_params`."""
   holders = {
+      "preset": flags.DEFINE_enum("preset", None, ["paper", "fast", "quality"], "Search "
+                                  "settings: paper (Yeh et al. exactly: random start, 1500 "
+                                  "iterations), fast or quality (encoder start, see README); "
+                                  "the flags below override single settings."),
       "iterations": flags.DEFINE_integer("iterations", None, "Search iterations (default: the "
                                          "model's config, 1500)."),
       "restarts": flags.DEFINE_integer("restarts", None, "Random restarts per image."),

@@ -237,3 +237,31 @@ def test_bad_input_one_line_error_and_nothing_written(case, model_file, photo, t
     return
   assert not os.path.isfile(out)
   assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp-")]
+
+
+def test_encoder_start_tuning_and_k_fills_side_by_side(photo, tmp_path):
+  from inpaint_jax.models import latent_encoder  # pylint: disable=g-import-not-at-top
+  config = tiny.get_config()
+  g_vars, d_vars = models.init_variables(config.model, jax.random.PRNGKey(0))
+  g_vars = jax.tree.map(np.asarray, g_vars)
+  g_vars["params"]["deconv2"]["kernel"] = g_vars["params"]["deconv2"]["kernel"] * 5000.0  # distinct fills
+  model_file = str(tmp_path / "model.msgpack")
+  checkpoints.export_model(model_file, config, g_vars, d_vars)
+  config, g_vars, _ = checkpoints.load_model(model_file)
+  encoder = str(tmp_path / "encoder.msgpack")
+  e_vars = latent_encoder.init_variables(config.encoder, config.model, jax.random.PRNGKey(1))
+  checkpoints.export_encoder(encoder, config.encoder, e_vars, g_vars)
+  out = str(tmp_path / "fills.png")
+  code, _, stderr = run("inpaint", "--image", photo, "--mask_type", "center", "--out", out,
+                        "--checkpoint", model_file, "--iterations", "3", "--restarts", "3",
+                        "--fills", "2", "--start", "encoder", "--encoder", encoder,
+                        "--tune_steps", "2")
+  assert code == 0, stderr[-2000:]
+  pad = 2  # images.grid's border
+  assert Image.open(out).size == (2 * 32 + 3 * pad, 32 + 2 * pad)
+  code, _, stderr = run("inpaint", "--image", photo, "--mask_type", "center", "--out", out,
+                        "--checkpoint", model_file, "--start", "encoder")
+  assert code == 2 and "--start=encoder needs --encoder" in _error_line(stderr)
+  code, _, stderr = run("inpaint", "--image", photo, "--mask_type", "center", "--out", out,
+                        "--checkpoint", model_file, "--fills", "3", "--restarts", "2")
+  assert code == 2 and "fills must be between 1 and the number of restarts (2)" in _error_line(stderr)

@@ -48,6 +48,23 @@ def bundled_model_path(dataset: str) -> str:
   return os.path.join(inpaint_jax.ASSETS, BUNDLED_MODELS[dataset])
 
 
+# Named search settings (see `with_overrides`): the paper's exact method, and the fastest
+# and the best settings measured beyond it (BUILD_NOTES.md, "Search beyond the paper").
+SEARCH_PRESETS = {
+    "paper": dict(start="random", iterations=1500, restarts=1, halving_every=0, tune_steps=0),
+    "fast": dict(start="encoder", iterations=30, restarts=1, halving_every=0, tune_steps=0),
+    "quality": dict(start="encoder", iterations=100, restarts=1, halving_every=0, tune_steps=50),
+}
+
+
+def search_settings(preset: str | None, overrides: dict) -> dict:
+  """The search overrides of `preset` (None: none) with the non-None `overrides` on top."""
+  if preset is not None and preset not in SEARCH_PRESETS:
+    raise ValueError(f"unknown preset {preset!r}: choose one of {sorted(SEARCH_PRESETS)}")
+  given = {k: v for k, v in overrides.items() if v is not None}
+  return {**SEARCH_PRESETS.get(preset, {}), **given}
+
+
 def bundled_encoder_for(model_path: str) -> str | None:
   """The bundled latent encoder of a bundled model file, or None for any other model."""
   for name, file in BUNDLED_MODELS.items():

@@ -63,8 +63,9 @@ class Method:
 
 
 def ours(params: dict, config: ml_collections.ConfigDict, seed: int = 0,
-         progress: Callable[[int], None] | None = None) -> Method:
-  """Yeh et al.'s method (`core.inpaint.inpaint`) as a runner method."""
+         progress: Callable[[int], None] | None = None, name: str = "ours") -> Method:
+  """Yeh et al.'s method (`core.inpaint.inpaint`, with `config.search`'s settings) as a
+  runner method called `name`."""
 
   def fill(images, masks, ids):
     out = inpaint_lib.inpaint(images, masks, params, config, seed, ids=ids, progress=progress)
@@ -85,7 +86,7 @@ def ours(params: dict, config: ml_collections.ConfigDict, seed: int = 0,
   if s.get("tune_steps", 0):
     settings.update(tune_steps=s.tune_steps, tune_learning_rate=s.tune_learning_rate,
                     tune_feature_weight=s.tune_feature_weight)
-  return Method("ours", fill, ("psnr_hole_generated", "context_loss", "prior_loss", "total_loss"),
+  return Method(name, fill, ("psnr_hole_generated", "context_loss", "prior_loss", "total_loss"),
                 settings)
 
 

@@ -10,6 +10,7 @@ refused (delete its folder after retraining a model).
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import io
@@ -21,6 +22,7 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
+from inpaint_jax.configs import presets
 from inpaint_jax.data import images as images_lib
 from inpaint_jax.data import masks as masks_lib
 from inpaint_jax.data import sources
@@ -33,8 +35,11 @@ from inpaint_jax.train import context_encoder as ce_train
 
 DATASETS = ("celeba", "svhn", "cars")
 TITLES = {"celeba": "CelebA", "svhn": "SVHN", "cars": "Stanford Cars",
-          "ce": "CE", "ours": "ours", "tv": "TV", "nn": "NN", "telea": "Telea"}
-METHODS = ("ce", "ours", "tv", "nn", "telea")
+          "ce": "CE", "ours": "ours", "fast": "ours, fast", "quality": "ours, quality",
+          "tv": "TV", "nn": "NN", "telea": "Telea"}
+# "ours" is the paper's method exactly; "fast" and "quality" are the search presets beyond
+# it (`presets.SEARCH_PRESETS`, encoder start), run where the model has a latent encoder.
+METHODS = ("ce", "ours", "fast", "quality", "tv", "nn", "telea")
 # Table 1 of Yeh et al. (2017), PSNR in dB: (Context Encoder, ours).
 PAPER_PSNR = {
     "celeba": {"center": (21.3, 19.4), "pattern": (19.2, 17.4), "random": (20.6, 22.8),
@@ -71,6 +76,10 @@ def cell_methods(run: DatasetRun, mask_type: str, methods: Sequence[str], seed: 
     if name == "ours" and run.dcgan is not None:
       params, config = run.dcgan
       found.append(runner.ours(params, config, seed))
+    elif name in ("fast", "quality") and run.dcgan is not None and "encoder" in run.dcgan[0]:
+      params, config = run.dcgan
+      config = presets.with_overrides(copy.deepcopy(config), **presets.SEARCH_PRESETS[name])
+      found.append(runner.ours(params, config, seed, name=name))
     elif name == "ce" and mask_type in run.ce:
       config, variables, colour = run.ce[mask_type]
       found.append(runner.one_shot("ce", lambda x, m, c=config, v=variables, f=colour: np.asarray(
@@ -237,7 +246,8 @@ def build_run(name: str, checkpoint: str, *, folder: str | None = None, tfds_nam
 
   The splits default to the checkpoint config's; `folder` / `tfds_name` replace its source.
   """
-  config, params = checkpoints.load_params(checkpoint, iterations=iterations, restarts=restarts,
+  config, params = checkpoints.load_params(checkpoint, presets.bundled_encoder_for(checkpoint),
+                                           iterations=iterations, restarts=restarts,
                                            folder=folder, tfds_name=tfds_name)
   size = config.model.image_size
   test = sources.make_source(config.dataset, test_split or config.dataset.test_split, size)

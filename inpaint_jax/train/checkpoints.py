@@ -258,19 +258,22 @@ def load_encoder(path: str, model_config: ml_collections.ConfigDict, g_vars: Any
   return config, e_vars
 
 
-def load_params(path: str, encoder: str | None = None, step: int | None = None, **overrides):
+def load_params(path: str, encoder: str | None = None, step: int | None = None,
+                preset: str | None = None, **overrides):
   """(config, params) for `core.inpaint.inpaint`, what every inpainting command loads.
 
   params: {'generator', 'discriminator'} of the DCGAN at `path` (workdir or model file)
-  and, for `start='encoder'`, 'encoder' from `encoder` (default: a bundled model's own),
-  checked to belong to that G. `overrides` (iterations, restarts, start, tune_steps,
-  fills, halving_every, folder, tfds_name; None keeps) go to `presets.with_overrides`.
-  Raises ValueError / FileNotFoundError naming the problem."""
+  and, where the search starts from the encoder or `encoder` (a file) is given, 'encoder'
+  (default: a bundled model's own), checked to belong to that G. The search settings are
+  the model config's, then `preset`'s (`presets.SEARCH_PRESETS`), then `overrides`
+  (iterations, restarts, start, tune_steps, fills, halving_every, folder, tfds_name;
+  None keeps). Raises ValueError / FileNotFoundError naming the problem."""
   config, g_vars, d_vars = load_model(path, step)
   params = {"generator": g_vars, "discriminator": d_vars}
-  encoder = presets.encoder_path(path, encoder, overrides.get("start") or config.search.start)
+  settings = presets.search_settings(preset, overrides)
+  encoder = presets.encoder_path(path, encoder, settings.get("start") or config.search.start)
   if encoder:
     config.encoder, params["encoder"] = load_encoder(encoder, config.model, g_vars)
-  config = presets.with_overrides(config, **overrides)
+  config = presets.with_overrides(config, **settings)
   inpaint.check_settings(params, config)
   return config, params
