@@ -28,12 +28,11 @@ from inpaint_jax.evaluation import metrics
 # name -> search overrides at growing budgets (see `presets.with_overrides`).
 FAMILIES = {
     "paper": [dict(iterations=n) for n in (50, 150, 500, 1500)],
-    "halving": [dict(restarts=8, halving_every=n // 8, iterations=n) for n in (200, 800)],
+    "halving": [dict(restarts=8, halving_every=25, iterations=200)],
     "encoder": [dict(start="encoder", iterations=n) for n in (10, 30, 100, 300)],
-    "encoder+halving": [dict(start="encoder", restarts=4, halving_every=n // 4, iterations=n)
-                        for n in (40, 200)],
-    "encoder+tune": [dict(start="encoder", iterations=100, tune_steps=t) for t in (20, 50, 100)],
-    "tune": [dict(iterations=500, tune_steps=50)],
+    "encoder+halving": [dict(start="encoder", restarts=4, halving_every=10, iterations=40)],
+    "encoder+tune": [dict(start="encoder", iterations=30, tune_steps=t) for t in (20, 50)]
+                    + [dict(start="encoder", iterations=100, tune_steps=50)],
 }
 _COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration",
                    "/jax/core/compile/jaxpr_to_mlir_module_duration",
