@@ -24,6 +24,7 @@ from inpaint_jax.train import latent_encoder as le_train
 def _tiny_dcgan(seed=0):
   """A tiny 32x32 DCGAN whose G makes images with real structure (see test_search)."""
   config = tiny.get_config()
+  config.search.steps_per_call = 0  # one rolled scan: compiles fastest
   g_vars, d_vars = dcgan.init_variables(config.model, jax.random.PRNGKey(seed))
   last = f"deconv{layers.num_resolution_steps(config.model.image_size) - 1}"
   g_vars = jax.tree.map(np.asarray, g_vars)

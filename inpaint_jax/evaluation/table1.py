@@ -311,7 +311,7 @@ def reproduce(runs: Sequence[DatasetRun], workdir: str, out_dir: str, missing: d
     for mask_type in mask_types:
       cells = [(TITLES[m], cell_dir(workdir, run.name, m, mask_type)) for m in METHODS
                if m in methods and runner.read_summary(cell_dir(workdir, run.name, m, mask_type))]
-      if not cells:
+      if not cells or not names:
         continue
       picture = figures.method_grid(cells, mask_type, names)
       images_lib.save_image(os.path.join(out_dir, f"fig8_{run.name}_{mask_type}.png"), picture)
