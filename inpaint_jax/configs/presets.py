@@ -53,7 +53,7 @@ def bundled_model_path(dataset: str) -> str:
 SEARCH_PRESETS = {
     "paper": dict(start="random", iterations=1500, restarts=1, halving_every=0, tune_steps=0),
     "fast": dict(start="encoder", iterations=30, restarts=1, halving_every=0, tune_steps=0),
-    "quality": dict(start="encoder", iterations=100, restarts=1, halving_every=0, tune_steps=50),
+    "quality": dict(start="encoder", iterations=30, restarts=1, halving_every=0, tune_steps=20),
 }
 
 
