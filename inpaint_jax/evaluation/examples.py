@@ -42,8 +42,10 @@ def run_examples(source, method: runner.Method, out_dir: str,
   n = len(source) if num_images is None else min(num_images, len(source))
   settings = method.settings
   log(f"inpainting {n} images x {len(mask_types)} mask types, "
-      f"{settings.get('iterations', '?')} iterations, {settings.get('restarts', '?')} restart(s), "
-      f"on {jax.devices()[0].platform}")
+      f"{settings.get('iterations', '?')} iterations from {settings.get('start', 'random')} start, "
+      f"{settings.get('restarts', '?')} restart(s)"
+      + (f", {settings['tune_steps']} tuning steps" if settings.get("tune_steps") else "")
+      + f", on {jax.devices()[0].platform}")
   summaries = []
   for mask_type in mask_types:
     s = runner.run_cell(source, method, os.path.join(out_dir, mask_type), mask_type, seed=seed,
