@@ -153,6 +153,8 @@ def distinct_best(generated: jax.Array, total: jax.Array, hole: jax.Array, k: in
   missing). Returns (restart indices [k], sorted by loss; slots past the count hold the
   best), the count of distinct ones)."""
   order = jnp.argsort(total)
+  if k == 1:  # the best alone: nothing to compare it with
+    return order[:1].astype(jnp.int32), jnp.ones((), jnp.int32)
   chosen = jnp.zeros((k,), jnp.int32)
   valid = jnp.zeros((k,), bool)
   area = 3.0 * jnp.maximum(hole.sum(), 1.0)
