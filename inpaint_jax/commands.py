@@ -113,7 +113,8 @@ class SearchFlags:
 
 def define_search_flags(fills: bool = False) -> SearchFlags:
   """Defines --preset, --iterations, --restarts, --halving_every, --start, --encoder,
-  --tune_steps (and --fills); their values go to `train.checkpoints.load_params`."""
+  --tune_steps, --lr_schedule, --stop_every (and --fills); their values go to
+  `train.checkpoints.load_params`."""
   holders = {
       "preset": flags.DEFINE_enum("preset", None, ["paper", "fast", "quality"], "Search "
                                   "settings: paper (Yeh et al. exactly: random start, 1500 "
@@ -130,6 +131,12 @@ def define_search_flags(fills: bool = False) -> SearchFlags:
                                      "(default: the bundled model's own)."),
       "tune_steps": flags.DEFINE_integer("tune_steps", None, "Per-image generator tuning steps "
                                          "after the search (0: off)."),
+      "lr_schedule": flags.DEFINE_enum("lr_schedule", None, ["constant", "cosine"], "Adam's "
+                                       "step size over the search: constant (the paper) or "
+                                       "cosine (decays to 0 at the last iteration)."),
+      "stop_every": flags.DEFINE_integer("stop_every", None, "Per-image stopping: every N "
+                                         "iterations an image whose loss fell by less than "
+                                         "0.1% stops (0: off)."),
   }
   if fills:
     holders["fills"] = flags.DEFINE_integer("fills", None, "Write the best k distinct fills "

@@ -31,3 +31,16 @@ def image_folder(tmp_path):
   folder = tmp_path / "images"
   write_images(str(folder), 24)
   return str(folder)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_compilation_cache(tmp_path_factory):
+  """The slow tests start many Python processes that compile the same programs: they share
+  one persistent JAX compilation cache (this process imported jax before any fixture ran,
+  so it keeps compiling in memory only)."""
+  patch = pytest.MonkeyPatch()
+  patch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path_factory.mktemp("jax_cache")))
+  patch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+  patch.setenv("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+  yield
+  patch.undo()

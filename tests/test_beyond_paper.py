@@ -115,6 +115,16 @@ def test_encoder_training_learns_resumes_exports_and_checks_its_generator(model_
   with pytest.raises(ValueError, match="not an inpaint-jax encoder file"):
     checkpoints.load_encoder(model_file, model_config.model, g_vars)
 
+  # init_from: a later run starts from the exported file's or the workdir's E.
+  for start in (path, str(tmp_path / "a")):
+    config.init_from = start
+    begun = le_train.create_train_state(config, model_config.model, g_vars, jax.random.PRNGKey(9))
+    for a, b in zip(jax.tree.leaves(begun.e.variables()), jax.tree.leaves(straight.e.variables())):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    with pytest.raises(ValueError, match="another generator"):
+      le_train.create_train_state(config, model_config.model, other_g, jax.random.PRNGKey(9))
+  config.init_from = ""
+
   # Both losses fall when one batch is trained on repeatedly.
   state = le_train.create_train_state(config, model_config.model, g_vars, jax.random.PRNGKey(0))
   step = jax.jit(lambda s, b, r: le_train.train_step(

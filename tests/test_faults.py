@@ -86,9 +86,17 @@ def test_values_that_make_no_sense_are_one_line_errors(setup, tmp_path):
     presets.with_overrides(config, restarts=-1)
   with pytest.raises(ValueError, match="halving_every must be 0 .off. or positive, got -5"):
     presets.with_overrides(config, halving_every=-5)
-  assert presets.with_overrides(config, restarts=4, halving_every=10).search.halving_every == 10
-  assert "halving_every" in runner.ours({"generator": g_vars, "discriminator": d_vars},
-                                        config).settings
+  for kwargs, message in (({"stop_every": -2}, "stop_every must be 0 .off. or positive, got -2"),
+                          ({"learning_rate": 0.0}, "learning_rate must be positive, got 0.0"),
+                          ({"lr_schedule": "linear"}, "lr_schedule must be 'constant' or "
+                                                      "'cosine', got 'linear'")):
+    with pytest.raises(ValueError, match=message):
+      presets.with_overrides(config, **kwargs)
+  presets.with_overrides(config, restarts=4, halving_every=10, stop_every=50, lr_schedule="cosine")
+  assert config.search.halving_every == 10
+  # Each of these changes the result, so a cell records it (and refuses to resume without).
+  recorded = runner.ours({"generator": g_vars, "discriminator": d_vars}, config).settings
+  assert {"halving_every", "stop_every", "stop_tolerance", "lr_schedule"} <= set(recorded)
   assert not os.path.exists(tmp_path / "cell" / "results.csv")
 
 

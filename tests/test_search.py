@@ -3,6 +3,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from inpaint_jax.configs import tiny
 from inpaint_jax.core import losses
@@ -155,3 +156,104 @@ def test_halving_keeps_the_restart_an_exhaustive_search_picks_and_prunes_the_res
   kept_z, _, kept_totals = search._keep_better_half(z, {"count": jnp.zeros((2, 5))}, totals)  # pylint: disable=protected-access
   assert kept_z[..., 0].tolist() == [[1., 3., 4.], [5., 8., 9.]]
   assert kept_totals[..., 0].tolist() == [[1., 2., 3.], [0., 7., 1.]]
+
+
+def _optax_search(g_vars, d_vars, images, masks_, z0, config, learning_rate):
+  """An independent search: optax's own Adam (and schedule) in a plain scan, per image."""
+  g, d = models.build_models(config.model)
+  cfg = config.search
+  tx = optax.adam(learning_rate, b1=cfg.beta1, b2=cfg.beta2)
+
+  def one(image, mask, z):
+    w = losses.context_weights(mask)
+
+    def loss(z):
+      x = g.apply(g_vars, z[None], train=False)[0]
+      logit = d.apply(d_vars, x[None], train=False)[0]
+      return losses.context_loss(x, image, w) + losses.prior_loss(logit, cfg.prior_weight)
+
+    def step(carry, _):
+      z, state = carry
+      updates, state = tx.update(jax.grad(loss)(z), state, z)
+      return (jnp.clip(optax.apply_updates(z, updates), -1.0, 1.0), state), None
+
+    return jax.lax.scan(step, (z, tx.init(z)), None, length=cfg.iterations)[0][0]
+
+  return np.asarray(jax.jit(jax.vmap(one))(images, jnp.asarray(masks_), z0))
+
+
+def test_step_size_schedules_match_optax():
+  # 12 iterations in chunks of 5, 5, 2 (rolled scans cut where restarts would be halved,
+  # quick to compile): the schedule must follow the whole search, not each chunk.
+  config, g_vars, d_vars = _setup(iterations=12, restarts=1, learning_rate=0.05,
+                                  steps_per_call=0, halving_every=5)
+  rng = np.random.default_rng(7)
+  images = rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+  mask = masks.make_masks("center", 32, 0, range(2))
+  z0 = search.initial_z(jax.random.split(jax.random.PRNGKey(8), 2), 1, config.model.z_dim)
+  schedules = {"constant": 0.05, "cosine": optax.cosine_decay_schedule(0.05, 12)}
+  found = {}
+  for name, reference_lr in schedules.items():
+    config.search.lr_schedule = name
+    calls = []
+    found[name] = search.search(g_vars, d_vars, images, mask, z0, config.model, config.search,
+                                progress=calls.append).z
+    assert calls == [5, 5, 2]
+    expect = _optax_search(g_vars, d_vars, images, mask, z0[:, 0], config, reference_lr)
+    np.testing.assert_allclose(found[name], expect, atol=2e-5, err_msg=name)
+  assert np.abs(found["constant"] - found["cosine"]).max() > 1e-3  # the schedule matters
+  cfg = config.search
+  got = [float(search.step_size(cfg, jnp.int32(t), jnp.int32(25))) for t in (0, 5, 25, 40)]
+  np.testing.assert_allclose(got, [0.05, 0.05 * 0.5 * (1 + np.cos(np.pi / 5)), 0.0, 0.0],
+                             atol=1e-7)
+
+
+def test_per_image_stopping_follows_its_rule_and_keeps_the_stopped_state():
+  # Images 0 and 2 start at the code that generated them (their loss is flat from the
+  # start), 1 and 3 at random: the flat ones must stop at the first check, the others go
+  # on; each ends exactly where a search of its own length ends.
+  config, g_vars, d_vars = _setup(iterations=40, restarts=2, steps_per_call=0, curve_stride=1)
+  g, _ = models.build_models(config.model)
+  b = 4
+  z_true = jax.random.uniform(jax.random.PRNGKey(5), (b, config.model.z_dim), minval=-1, maxval=1)
+  y = np.asarray(g.apply(g_vars, z_true))
+  mask = masks.make_masks("center", 32, 0, range(b))
+  z0 = search.initial_z(jax.random.split(jax.random.PRNGKey(1), b), 2, config.model.z_dim)
+  z0 = z0.at[0].set(z_true[0]).at[2].set(z_true[2])
+  full = search.search(g_vars, d_vars, y, mask, z0, config.model, config.search)
+  # The rule by hand, from the full run's record of every restart's loss before each step.
+  every, tol = 10, 0.05
+  curves = []
+  for i in range(b):  # the per-restart record: one search per restart, curve of each
+    config.search.restarts = 1
+    runs = [search.search(g_vars, d_vars, y[i:i + 1], mask[i:i + 1], z0[i:i + 1, r:r + 1],
+                          config.model, config.search).curve[0] for r in range(2)]
+    curves.append(np.min(np.stack(runs), axis=0))  # best restart before each step
+  config.search.restarts = 2
+  expect = []
+  for c in curves:
+    ran, before = 40, c[0]
+    for t in range(every, 40, every):
+      if not c[t - 1] < before * (1 - tol):
+        ran = t
+        break
+      before = c[t - 1]
+    expect.append(ran)
+  assert expect[0] == expect[2] == every and max(expect) > every  # both kinds present
+  config.search.stop_every, config.search.stop_tolerance = every, tol
+  calls = []
+  stopped = search.search(g_vars, d_vars, y, mask, z0, config.model, config.search,
+                          progress=calls.append)
+  assert stopped.iterations.tolist() == expect
+  assert full.iterations.tolist() == [40] * b
+  assert sum(calls) == max(expect)
+  config.search.stop_every = 0
+  for i in range(b):
+    config.search.iterations = expect[i]
+    alone = search.search(g_vars, d_vars, y[i:i + 1], mask[i:i + 1], z0[i:i + 1], config.model,
+                          config.search)
+    np.testing.assert_allclose(stopped.z[i], alone.z[0], atol=1e-5)
+    np.testing.assert_allclose(stopped.total_loss[i], alone.total_loss[0], rtol=1e-5, atol=1e-6)
+    # A stopped image's recorded losses hold still after it stopped.
+    np.testing.assert_allclose(stopped.curve[i, expect[i]:], stopped.curve[i, expect[i] - 1],
+                               rtol=1e-6)

@@ -49,6 +49,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.search.iterations = 1500
   config.search.restarts = 1
   config.search.learning_rate = 0.01
+  # Adam's step size over the search: 'constant' (the paper's setting) or 'cosine' (decays
+  # to 0 at the last iteration).
+  config.search.lr_schedule = "constant"
   config.search.beta1 = 0.9
   config.search.beta2 = 0.999
   config.search.prior_weight = 0.003  # lambda
@@ -59,6 +62,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.search.curve_stride = 0  # record the loss every N iterations (0: off)
   # Successive halving: every N iterations keep the better half of the restarts (0: off).
   config.search.halving_every = 0
+  # Per-image stopping: every N iterations an image whose best total loss fell by less than
+  # the fraction stop_tolerance stops, and costs nothing after (0: off).
+  config.search.stop_every = 0
+  config.search.stop_tolerance = 1e-3
   # Where restart 0 starts: 'random' (the paper) or 'encoder' (E's z for the masked image,
   # Lahiri et al. 2020; needs an encoder, `config.encoder`); other restarts start at random.
   config.search.start = "random"

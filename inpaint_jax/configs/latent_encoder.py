@@ -28,6 +28,8 @@ def get_config(arg: str = "celeba") -> ml_collections.ConfigDict:
                   else ml_collections.config_dict.placeholder(str))
   # Training masks come from seeds far from the evaluation seeds (0, 1, ...).
   config.mask_seed = 2_000_003
+  # Start from the E of an encoder file or workdir for the same G (fresh Adam state).
+  config.init_from = ""
 
   config.model = ml_collections.ConfigDict()
   config.model.nf = 32

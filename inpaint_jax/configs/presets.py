@@ -51,9 +51,12 @@ def bundled_model_path(dataset: str) -> str:
 # Named search settings (see `with_overrides`): the paper's exact method, and the fastest
 # and the best settings measured beyond it (BUILD_NOTES.md, "Search beyond the paper").
 SEARCH_PRESETS = {
-    "paper": dict(start="random", iterations=1500, restarts=1, halving_every=0, tune_steps=0),
-    "fast": dict(start="encoder", iterations=30, restarts=1, halving_every=0, tune_steps=0),
-    "quality": dict(start="encoder", iterations=30, restarts=1, halving_every=0, tune_steps=20),
+    "paper": dict(start="random", iterations=1500, learning_rate=0.01, restarts=1,
+                  halving_every=0, tune_steps=0),
+    "fast": dict(start="encoder", iterations=40, learning_rate=0.02, restarts=1, halving_every=0,
+                 tune_steps=0),
+    "quality": dict(start="encoder", iterations=30, learning_rate=0.01, restarts=1,
+                    halving_every=0, tune_steps=20),
 }
 
 
@@ -90,24 +93,32 @@ def with_overrides(config: ml_collections.ConfigDict, iterations: int | None = N
                    restarts: int | None = None, folder: str | None = None,
                    tfds_name: str | None = None,
                    halving_every: int | None = None, start: str | None = None,
-                   tune_steps: int | None = None, fills: int | None = None
-                   ) -> ml_collections.ConfigDict:
+                   tune_steps: int | None = None, fills: int | None = None,
+                   learning_rate: float | None = None, lr_schedule: str | None = None,
+                   stop_every: int | None = None) -> ml_collections.ConfigDict:
   """A loaded config with the search length, restarts, restart halving, start, generator
-  tuning, number of fills or data source replaced (None keeps).
+  tuning, number of fills, step size and its schedule, per-image stopping period or data
+  source replaced (None keeps).
 
-  Raises ValueError for fewer than one iteration, restart or fill, a negative halving
-  period or tuning length, or an unknown start."""
+  Raises ValueError for fewer than one iteration, restart or fill, a negative halving,
+  tuning or stopping period, a step size <= 0, or an unknown start or schedule."""
   for name, value in (("iterations", iterations), ("restarts", restarts), ("fills", fills)):
     if value is not None and value < 1:
       raise ValueError(f"{name} must be at least 1, got {value}")
-  for name, value in (("halving_every", halving_every), ("tune_steps", tune_steps)):
+  for name, value in (("halving_every", halving_every), ("tune_steps", tune_steps),
+                      ("stop_every", stop_every)):
     if value is not None and value < 0:
       raise ValueError(f"{name} must be 0 (off) or positive, got {value}")
+  if learning_rate is not None and not learning_rate > 0:
+    raise ValueError(f"learning_rate must be positive, got {learning_rate}")
   if start not in (None, "random", "encoder"):
     raise ValueError(f"start must be 'random' or 'encoder', got {start!r}")
+  if lr_schedule not in (None, "constant", "cosine"):
+    raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
   for name, value in (("iterations", iterations), ("restarts", restarts),
                       ("halving_every", halving_every), ("tune_steps", tune_steps),
-                      ("start", start), ("fills", fills)):
+                      ("start", start), ("fills", fills), ("learning_rate", learning_rate),
+                      ("lr_schedule", lr_schedule), ("stop_every", stop_every)):
     if value is not None:
       config.search[name] = value
   if folder:

@@ -42,7 +42,8 @@ class InpaintResult(NamedTuple):
   `fills` [B, k]; curve: [B, T] loss curve (T may be 0); ids: the image ids [B] that keyed
   the starting points; fills: the k best distinct fills, blended, [B, k, S, S, 3], sorted by
   total loss (fills[:, 0] is `blended`); fill_count: how many of them are distinct [B]
-  (later slots repeat the best)."""
+  (later slots repeat the best); iterations: the search iterations each image ran [B]
+  (fewer than asked where it stopped early, `search.stop_every`)."""
 
   blended: np.ndarray
   generated: np.ndarray
@@ -52,6 +53,7 @@ class InpaintResult(NamedTuple):
   ids: np.ndarray
   fills: np.ndarray
   fill_count: np.ndarray
+  iterations: np.ndarray
 
 
 def validate(images, masks, image_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -166,6 +168,13 @@ def check_settings(params: dict[str, Any], config: ml_collections.ConfigDict) ->
                      f"({cfg.restarts}), got {fills}")
   if cfg.get("tune_steps", 0) < 0:
     raise ValueError(f"search.tune_steps must be 0 (off) or positive, got {cfg.tune_steps}")
+  if cfg.get("lr_schedule", "constant") not in ("constant", "cosine"):
+    raise ValueError(f"search.lr_schedule must be 'constant' or 'cosine', got "
+                     f"{cfg.lr_schedule!r}")
+  if cfg.get("stop_every", 0) < 0:
+    raise ValueError(f"search.stop_every must be 0 (off) or positive, got {cfg.stop_every}")
+  if not 0.0 <= cfg.get("stop_tolerance", 1e-3) < 1.0:
+    raise ValueError(f"search.stop_tolerance must be in [0, 1), got {cfg.stop_tolerance}")
 
 
 def inpaint(images, masks, params: dict[str, Any], config: ml_collections.ConfigDict,
@@ -202,4 +211,4 @@ def inpaint(images, masks, params: dict[str, Any], config: ml_collections.Config
   losses["fills"] = cat("fill_total")
   return InpaintResult(blended=cat("blended"), generated=cat("generated"), z=cat("z"),
                        losses=losses, curve=cat("curve"), ids=ids, fills=cat("fills"),
-                       fill_count=cat("fill_count"))
+                       fill_count=cat("fill_count"), iterations=cat("iterations"))

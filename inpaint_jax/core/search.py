@@ -18,6 +18,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
 from inpaint_jax.core import losses
@@ -31,7 +32,8 @@ class SearchResult(flax.struct.PyTreeNode):
   the best restart's loss curve [B, T] (T = 0 unless a curve stride is set); the best
   `cfg.fills` = k distinct restarts by total loss: their z [B, k, z_dim], G(z)
   [B, k, S, S, 3], total losses [B, k], and how many are distinct [B] (slots beyond that
-  repeat the best)."""
+  repeat the best); the iterations each image ran [B] (fewer than asked where it stopped
+  early)."""
 
   z: jax.Array
   generated: jax.Array
@@ -44,6 +46,7 @@ class SearchResult(flax.struct.PyTreeNode):
   fill_generated: jax.Array
   fill_total: jax.Array
   fill_count: jax.Array
+  iterations: jax.Array
 
 
 def _losses(z, image, weights, g_vars, d_vars, generator, discriminator, cfg):
@@ -55,18 +58,34 @@ def _losses(z, image, weights, g_vars, d_vars, generator, discriminator, cfg):
 
 
 def _optimizer(cfg) -> optax.GradientTransformation:
-  return optax.adam(cfg.learning_rate, b1=cfg.beta1, b2=cfg.beta2)
+  """Adam's moment estimates; the step size (`step_size`) is applied by the caller, so a
+  schedule can follow the search's length without recompiling for every length."""
+  return optax.scale_by_adam(b1=cfg.beta1, b2=cfg.beta2)
+
+
+def step_size(cfg, step: jax.Array, total: jax.Array) -> jax.Array:
+  """Adam's step size at iteration `step` of `total`: `cfg.learning_rate`, constant (the
+  default) or, with `cfg.lr_schedule = 'cosine'`, decayed to 0 along half a cosine."""
+  schedule = cfg.get("lr_schedule", "constant")
+  if schedule == "constant":
+    return jnp.asarray(cfg.learning_rate, jnp.float32)
+  if schedule == "cosine":
+    progress = jnp.clip(step / jnp.maximum(total, 1), 0.0, 1.0)
+    return cfg.learning_rate * 0.5 * (1.0 + jnp.cos(jnp.pi * progress))
+  raise ValueError(f"search.lr_schedule must be 'constant' or 'cosine', got {schedule!r}")
 
 
 def search_steps(g_vars: Any, d_vars: Any, image: jax.Array, weights: jax.Array, z: jax.Array,
                  opt_state: Any, *, generator, discriminator, cfg, num_steps: int,
-                 unroll: int = 1):
+                 unroll: int = 1, total_steps: jax.Array | int | None = None):
   """Advances one z by `num_steps` Adam steps, clipping z to [-1, 1] after every step.
 
-  image: [S, S, 3] in [-1, 1]; weights: [S, S] (Eq. 3); z: [z_dim]. Returns the new
-  (z, opt_state) and the total loss before each step, [num_steps].
+  image: [S, S, 3] in [-1, 1]; weights: [S, S] (Eq. 3); z: [z_dim]. `total_steps`: the
+  whole search's length, for the step-size schedule (default `num_steps`). Returns the
+  new (z, opt_state) and the total loss before each step, [num_steps].
   """
   tx = _optimizer(cfg)
+  total_steps = num_steps if total_steps is None else total_steps
   loss_fn = functools.partial(_losses, image=image, weights=weights, g_vars=g_vars, d_vars=d_vars,
                               generator=generator, discriminator=discriminator, cfg=cfg)
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
@@ -74,8 +93,9 @@ def search_steps(g_vars: Any, d_vars: Any, image: jax.Array, weights: jax.Array,
   def step(carry, _):
     z, opt_state = carry
     (total, _), grad = grad_fn(z)
-    updates, opt_state = tx.update(grad, opt_state, z)
-    z = jnp.clip(optax.apply_updates(z, updates), -1.0, 1.0)
+    lr = step_size(cfg, opt_state.count, total_steps)  # count: the steps taken so far
+    direction, opt_state = tx.update(grad, opt_state, z)
+    z = jnp.clip(z - lr * direction, -1.0, 1.0)
     return (z, opt_state), total
 
   (z, opt_state), totals = jax.lax.scan(step, (z, opt_state), None, length=num_steps,
@@ -140,8 +160,10 @@ def _init(z0, cfg):
 
 @functools.partial(jax.jit, static_argnames=("model_cfg", "cfg", "num_steps", "unroll"),
                    donate_argnames=("z", "opt_state"))
-def _advance(g_vars, d_vars, images, weights, z, opt_state, model_cfg, cfg, num_steps, unroll):
-  fn = functools.partial(search_steps, num_steps=num_steps, unroll=unroll, **_models(model_cfg, cfg))
+def _advance(g_vars, d_vars, images, weights, z, opt_state, total_steps, model_cfg, cfg, num_steps,
+             unroll):
+  fn = functools.partial(search_steps, num_steps=num_steps, unroll=unroll,
+                         total_steps=total_steps, **_models(model_cfg, cfg))
   return _over_restarts_and_images(fn, 2)(g_vars, d_vars, images, weights, z, opt_state)
 
 
@@ -170,7 +192,7 @@ def distinct_best(generated: jax.Array, total: jax.Array, hole: jax.Array, k: in
 
 
 @functools.partial(jax.jit, static_argnames=("model_cfg", "cfg"))
-def _finish(g_vars, d_vars, images, masks, weights, z, totals, model_cfg, cfg):
+def _finish(g_vars, d_vars, images, masks, weights, z, totals, iterations, model_cfg, cfg):
   fn = functools.partial(final_losses, **_models(model_cfg, cfg))
   generated, context, prior, total = _over_restarts_and_images(fn, 1)(g_vars, d_vars, images,
                                                                        weights, z)
@@ -185,7 +207,7 @@ def _finish(g_vars, d_vars, images, masks, weights, z, totals, model_cfg, cfg):
   return SearchResult(z=pick(z), generated=pick(generated), context_loss=pick(context),
                       prior_loss=pick(prior), total_loss=pick(total), restart_losses=total,
                       curve=curve, fill_z=take(z), fill_generated=take(generated),
-                      fill_total=take(total), fill_count=count)
+                      fill_total=take(total), fill_count=count, iterations=iterations)
 
 
 @functools.partial(jax.jit, static_argnames=("encoder_cfg", "model_cfg"))
@@ -199,8 +221,8 @@ def encoder_start(e_vars: Any, images: jax.Array, masks: jax.Array, z0: jax.Arra
 
 # The settings the compiled search programs read: the rest (iterations, restarts, ...) is
 # left out of their static arguments, so changing it reuses the compiled programs.
-_COMPILED = ("learning_rate", "beta1", "beta2", "prior_weight", "context_loss", "prior_loss",
-             "weighting", "window", "fills", "min_fill_difference", "curve_stride")
+_COMPILED = ("learning_rate", "lr_schedule", "beta1", "beta2", "prior_weight", "context_loss",
+             "prior_loss", "weighting", "window", "fills", "min_fill_difference", "curve_stride")
 
 
 def compiled_settings(cfg, names) -> ml_collections.FrozenConfigDict:
@@ -229,40 +251,126 @@ def search(g_vars: Any, d_vars: Any, images: jax.Array, masks: jax.Array, z0: ja
   `cfg.fills` distinct ones). With `cfg.halving_every = T`, every T iterations each image's
   restarts are cut to the better half (by their latest total loss) until one (or `fills`)
   is left; `restart_losses` then holds the final losses of the restarts still running.
+  With `cfg.stop_every = N`, every N iterations an image whose best total loss fell by less
+  than the fraction `cfg.stop_tolerance` over those N iterations stops: it keeps its z, and
+  the images still running are re-packed into a smaller batch, so it costs nothing more.
   """
   images = jnp.asarray(images, jnp.float32)
+  masks = jnp.asarray(masks, jnp.float32)
   # Hashable views, so jit can treat the configs as static arguments.
   model_cfg = ml_collections.FrozenConfigDict(model_cfg)
   cfg = ml_collections.FrozenConfigDict(cfg)
   compiled = compiled_settings(cfg, _COMPILED)
-  weights = _weights(jnp.asarray(masks, jnp.float32), compiled)
+  weights = _weights(masks, compiled)
   z0 = jnp.asarray(z0, jnp.float32)
   z, opt_state = jnp.array(z0), _init(z0, compiled)
   per_call = steps_per_call(cfg)
-  chunk = per_call or cfg.iterations
   halving = cfg.get("halving_every", 0)
+  stop_every = cfg.get("stop_every", 0)
   keep_at_least = max(1, cfg.get("fills", 1))
   stride = cfg.get("curve_stride", 0)
-  if halving:  # chunks end where the restarts are halved
-    chunk = math.gcd(chunk, halving) if per_call else halving
+  # Chunks end wherever restarts are halved or images may stop.
+  chunk = math.gcd(*[p for p in (per_call, halving, stop_every) if p] or [cfg.iterations])
+  total_steps = jnp.int32(cfg.iterations)
+  batch = _Running(images, weights, stop_every > 0)
+  ran = np.zeros(images.shape[0], np.int32)  # iterations per image
+  best_before = None  # each image's best total loss at the previous stopping check
   totals, done = [], 0
-  while done < cfg.iterations:
+  while done < cfg.iterations and batch.count:
     n = min(chunk, cfg.iterations - done)
     unroll = n if per_call else 1
-    z, opt_state, t = _advance(g_vars, d_vars, images, weights, z, opt_state, model_cfg, compiled,
-                               n, unroll)
+    z, opt_state, t = _advance(g_vars, d_vars, *batch.inputs(), z, opt_state, total_steps,
+                               model_cfg, compiled, n, unroll)
+    z, opt_state, t = batch.whole(z, opt_state, t, totals[-1] if totals else None)
+    if stop_every and best_before is None:  # the loss before the first step
+      best_before = t[:, :, 0].min(axis=1)
+    ran[batch.running] += n
     # Only a recorded curve needs every loss; otherwise the latest chunk's is enough.
     totals = totals + [t] if stride else [t]
     done += n
-    if halving and done % halving == 0 and z.shape[1] > keep_at_least and done < cfg.iterations:
-      z, opt_state, kept = _keep_better_half(z, opt_state, _joined(totals), keep_at_least)
-      totals = [kept]
     if progress is not None:
       progress(n)
+    if done >= cfg.iterations:
+      break
+    if halving and done % halving == 0 and z.shape[1] > keep_at_least:
+      z, opt_state, kept = _keep_better_half(z, opt_state, _joined(totals), keep_at_least)
+      totals = [kept]
+    if stop_every and done % stop_every == 0:
+      best_now = totals[-1][:, :, -1].min(axis=1)
+      tolerance = cfg.get("stop_tolerance", 1e-3)
+      batch.keep(np.asarray(best_now < best_before * (1.0 - tolerance)))
+      best_before = best_now
+    z, opt_state = batch.select(z, opt_state)
   # Without a curve only the final losses matter: one fixed shape, one compiled _finish.
   totals = _joined(totals) if stride else totals[-1][..., -1:]
-  return _finish(g_vars, d_vars, images, jnp.asarray(masks, jnp.float32), weights, z, totals,
-                 model_cfg, compiled)
+  return _finish(g_vars, d_vars, images, masks, weights, z, totals, jnp.asarray(ran), model_cfg,
+                 compiled)
+
+
+class _Running:
+  """The images of a batch still being searched (per-image stopping). While all of them
+  run, the whole batch passes through untouched. Once some have stopped, `select` gathers
+  the running ones into a smaller batch (padded to a power of two, so few shapes compile)
+  and `whole` scatters their new state back into the whole batch, where the stopped images
+  keep theirs."""
+
+  def __init__(self, images, weights, enabled: bool):
+    self._images, self._weights = images, weights
+    self._size = images.shape[0]
+    self.running = np.arange(self._size) if enabled else slice(None)
+    self._rows = None  # the gathered rows (running images, then padding), or None: all
+    self._full = None  # (z, opt_state) of the whole batch when the rows were gathered
+
+  @property
+  def count(self) -> int:
+    return self._size if isinstance(self.running, slice) else len(self.running)
+
+  def keep(self, still_running: np.ndarray) -> None:
+    """Stops the running images whose entry of `still_running` [B] is False."""
+    self.running = self.running[still_running[self.running]]
+
+  def inputs(self):
+    """(images, weights) of the rows being searched."""
+    if self._rows is None:
+      return self._images, self._weights
+    return _gather((self._images, self._weights), self._rows, self._images)
+
+  def select(self, z, opt_state):
+    """The whole batch's (z, opt_state) -> the running images' (all: unchanged)."""
+    self._full, self._rows = (z, opt_state), None
+    if self.count in (0, self._size):
+      return z, opt_state
+    devices = _devices(self._images)
+    size = min(self._size, max(2 ** math.ceil(math.log2(self.count)), devices))
+    size += (-size) % devices
+    pad = np.repeat(self.running[-1:], size - self.count)
+    self._rows = np.concatenate([self.running, pad]).astype(np.int32)
+    return _gather((z, opt_state), self._rows, self._images)
+
+  def whole(self, z, opt_state, t, last):
+    """The searched rows' (z, opt_state, chunk losses t [b, R, n]) -> the whole batch's;
+    a stopped image's losses repeat its latest (`last` [B, R, T])."""
+    if self._rows is None:
+      return z, opt_state, t
+    rows, n = jnp.asarray(self.running), self.count
+    put = lambda full, part: full.at[rows].set(part[:n])
+    z, opt_state = jax.tree.map(put, self._full, (z, opt_state))
+    held = jnp.broadcast_to(last[:, :, -1:], last.shape[:2] + t.shape[2:])
+    return z, opt_state, put(held, t)
+
+
+def _devices(like) -> int:
+  sharding = getattr(like, "sharding", None)
+  return sharding.mesh.devices.size if isinstance(sharding, jax.sharding.NamedSharding) else 1
+
+
+def _gather(tree, rows, like):
+  """Rows of every array of `tree`, sharded over the batch axis like `like`."""
+  taken = jax.tree.map(lambda a: jnp.take(a, jnp.asarray(rows), axis=0), tree)
+  sharding = getattr(like, "sharding", None)
+  if isinstance(sharding, jax.sharding.NamedSharding):
+    taken = jax.device_put(taken, sharding)
+  return taken
 
 
 def _joined(totals: list[jax.Array]) -> jax.Array:

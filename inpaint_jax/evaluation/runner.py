@@ -86,6 +86,10 @@ def ours(params: dict, config: ml_collections.ConfigDict, seed: int = 0,
   if s.get("tune_steps", 0):
     settings.update(tune_steps=s.tune_steps, tune_learning_rate=s.tune_learning_rate,
                     tune_feature_weight=s.tune_feature_weight)
+  if s.get("lr_schedule", "constant") != "constant":
+    settings["lr_schedule"] = s.lr_schedule
+  if s.get("stop_every", 0):
+    settings.update(stop_every=s.stop_every, stop_tolerance=s.stop_tolerance)
   return Method(name, fill, ("psnr_hole_generated", "context_loss", "prior_loss", "total_loss"),
                 settings)
 

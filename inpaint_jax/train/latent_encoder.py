@@ -98,10 +98,32 @@ def load_dcgan(config: ml_collections.ConfigDict):
 
 
 def create_train_state(config, model_config, g_vars, rng: jax.Array) -> EncoderTrainState:
-  variables = latent_encoder.init_variables(config.model, model_config, rng)
+  """The step-0 state: random weights, or E of `config.init_from` (an encoder file for this
+  G, or an encoder workdir) with a fresh optimiser state."""
+  if config.get("init_from"):
+    variables = initial_encoder(config, model_config, g_vars)
+  else:
+    variables = latent_encoder.init_variables(config.model, model_config, rng)
   return EncoderTrainState(step=jnp.zeros((), jnp.int32),
                            e=gan.Net.create(variables, gan.optimizer(config)),
                            g=jax.tree.map(jnp.asarray, g_vars))
+
+
+def initial_encoder(config, model_config, g_vars) -> dict:
+  """E's `{'params', 'batch_stats'}` from `config.init_from` (file or workdir), float32;
+  ValueError if it was made for another G or has another architecture than `config.model`."""
+  path = config.init_from
+  if os.path.isdir(path):
+    e_config, tree = load_config(path).model, checkpoints.restore_tree(path)
+    e_vars = checkpoints.variables(tree, "e")
+    if checkpoints.fingerprint(checkpoints.variables(tree, "g")) != checkpoints.fingerprint(g_vars):
+      raise ValueError(f"init_from {path} was trained for another generator than {config.dcgan}")
+  else:
+    e_config, e_vars = checkpoints.load_encoder(path, model_config, g_vars)
+  if e_config.nf != config.model.nf:
+    raise ValueError(f"init_from {path} has nf {e_config.nf}, the config asks for "
+                     f"{config.model.nf}")
+  return jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), e_vars)
 
 
 def start_points(e_vars: dict, images: jax.Array, masks: jax.Array, config, model_config
