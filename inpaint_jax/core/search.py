@@ -320,6 +320,7 @@ class _Running:
     self.running = np.arange(self._size) if enabled else slice(None)
     self._rows = None  # the gathered rows (running images, then padding), or None: all
     self._full = None  # (z, opt_state) of the whole batch when the rows were gathered
+    self._inputs = (None, None)  # (rows, their images and weights): gathered once per set
 
   @property
   def count(self) -> int:
@@ -333,7 +334,11 @@ class _Running:
     """(images, weights) of the rows being searched."""
     if self._rows is None:
       return self._images, self._weights
-    return _gather((self._images, self._weights), self._rows, self._images)
+    rows, gathered = self._inputs
+    if rows is None or not np.array_equal(rows, self._rows):  # the running set changed
+      gathered = _gather((self._images, self._weights), self._rows, self._images)
+      self._inputs = (self._rows, gathered)
+    return gathered
 
   def select(self, z, opt_state):
     """The whole batch's (z, opt_state) -> the running images' (all: unchanged)."""
