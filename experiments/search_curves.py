@@ -57,12 +57,13 @@ def main(argv):
       done = json.load(f)
   for mask_type in _MASKS.value:
     old = done.get(mask_type)
-    if old and old["images"] == n and sorted(old["families"]) == sorted(families):
+    # Reused only when measured with the same settings (a family's settings can change).
+    if old and old["images"] == n and old["families"] == json.loads(json.dumps(families)):
       continue
     print(f"{_DATASET.value} / {mask_type}: {n} images")
     m = masks_lib.make_masks(mask_type, config.model.image_size, _SEED.value, ids)
     points = curves.measure(images, m, params, config, families, _SEED.value, ids)
-    done[mask_type] = {"images": n, "families": list(families), "points": points}
+    done[mask_type] = {"images": n, "families": families, "points": points}
     images_lib.atomic_write_bytes(path, json.dumps(done, indent=1).encode())
   picture = curves.plot({k: done[k]["points"] for k in masks_lib.MASK_TYPES if k in done},
                         f"{_DATASET.value}: first {n} test images, hole PSNR vs time per image")

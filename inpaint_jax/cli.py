@@ -181,7 +181,7 @@ def _check_finite(finite: bool, what: str) -> None:
 
 def _search_bar(config, num_images: int, runs: int = 1) -> tqdm:
   """A progress bar over the search iterations of `runs` calls of `inpaint` on `num_images`."""
-  chunks = -(-num_images // max(1, config.search.get("batch_size", 0) or num_images))
+  chunks = -(-num_images // inpaint_lib.images_per_chunk(config.search, num_images))
   return tqdm(total=runs * chunks * config.search.iterations, desc="search", unit="it",
               leave=False)
 

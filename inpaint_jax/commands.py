@@ -113,7 +113,7 @@ class SearchFlags:
 
 def define_search_flags(fills: bool = False) -> SearchFlags:
   """Defines --preset, --iterations, --restarts, --halving_every, --start, --encoder,
-  --tune_steps, --lr_schedule, --stop_every (and --fills); their values go to
+  --tune_steps, --lr_schedule, --stop_every, --mirror (and --fills); their values go to
   `train.checkpoints.load_params`."""
   holders = {
       "preset": flags.DEFINE_enum("preset", None, ["paper", "fast", "quality"], "Search "
@@ -137,6 +137,9 @@ def define_search_flags(fills: bool = False) -> SearchFlags:
       "stop_every": flags.DEFINE_integer("stop_every", None, "Per-image stopping: every N "
                                          "iterations an image whose loss fell by less than "
                                          "0.1% stops (0: off)."),
+      "mirror": flags.DEFINE_bool("mirror", None, "Also fill each image's mirror image and "
+                                  "average the two fills: higher PSNR, slightly softer fills, "
+                                  "twice the search (see README)."),
   }
   if fills:
     holders["fills"] = flags.DEFINE_integer("fills", None, "Write the best k distinct fills "

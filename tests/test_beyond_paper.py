@@ -281,6 +281,35 @@ def test_k_fills_are_distinct_sorted_by_loss_and_the_first_is_the_result():
     inpaint.inpaint(x, m, {"generator": g_vars, "discriminator": d_vars}, config)
 
 
+def test_mirror_averages_each_image_s_fill_with_its_mirror_image_s():
+  config, g_vars, d_vars = _tiny_dcgan()
+  config.search.iterations = 4
+  config.search.restarts = 2
+  config.search.mirror = True
+  x = _images(config, g_vars, 3)
+  # Half masks are not mirror-symmetric (left/right halves swap), so the two problems differ.
+  m = masks_lib.make_masks("half", 32, 0, range(3))
+  params = {"generator": g_vars, "discriminator": d_vars}
+  out = inpaint.inpaint(x, m, params, config, ids=range(3))
+  # Reference: two separate searches, the mirror image's from its own key stream.
+  keys = inpaint.image_keys(0, range(3))
+  own = search.search(g_vars, d_vars, x, m, search.initial_z(keys, 2, config.model.z_dim),
+                      config.model, config.search)
+  flipped = search.search(g_vars, d_vars, x[:, :, ::-1], m[:, :, ::-1],
+                          search.initial_z(inpaint.mirror_keys(keys), 2, config.model.z_dim),
+                          config.model, config.search)
+  expect = 0.5 * (np.asarray(own.generated) + np.asarray(flipped.generated)[:, :, ::-1])
+  np.testing.assert_allclose(out.generated, expect, atol=1e-5)
+  np.testing.assert_allclose(out.z, own.z, atol=1e-6)
+  np.testing.assert_allclose(out.losses["total"], own.total_loss, rtol=1e-5)
+  assert np.abs(np.asarray(own.generated) - expect).max() > 1e-3  # the mirror search counts
+  known = m[..., None] > 0
+  np.testing.assert_allclose(np.where(known, out.blended, 0), np.where(known, x, 0), atol=1e-6)
+  # Per image: the same result alone as in the batch (the chunk holds both problems).
+  alone = inpaint.inpaint(x[2:], m[2:], params, config, ids=[2])
+  np.testing.assert_allclose(alone.generated[0], out.generated[2], atol=1e-5)
+
+
 def test_tuning_in_chunks_equals_one_scan_per_image():
   config, g_vars, d_vars = _tiny_dcgan()
   config.search.tune_steps = 7

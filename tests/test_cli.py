@@ -239,7 +239,7 @@ def test_bad_input_one_line_error_and_nothing_written(case, model_file, photo, t
   assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp-")]
 
 
-def test_encoder_start_tuning_and_k_fills_side_by_side(photo, tmp_path):
+def test_encoder_start_tuning_mirror_and_k_fills_side_by_side(photo, tmp_path):
   from inpaint_jax.models import latent_encoder  # pylint: disable=g-import-not-at-top
   config = tiny.get_config()
   g_vars, d_vars = models.init_variables(config.model, jax.random.PRNGKey(0))
@@ -255,7 +255,7 @@ def test_encoder_start_tuning_and_k_fills_side_by_side(photo, tmp_path):
   code, _, stderr = run("inpaint", "--image", photo, "--mask_type", "center", "--out", out,
                         "--checkpoint", model_file, "--iterations", "3", "--restarts", "3",
                         "--fills", "2", "--start", "encoder", "--encoder", encoder,
-                        "--tune_steps", "2")
+                        "--tune_steps", "2", "--mirror")
   assert code == 0, stderr[-2000:]
   pad = 2  # images.grid's border
   assert Image.open(out).size == (2 * 32 + 3 * pad, 32 + 2 * pad)

@@ -92,11 +92,12 @@ def test_values_that_make_no_sense_are_one_line_errors(setup, tmp_path):
                                                       "'cosine', got 'linear'")):
     with pytest.raises(ValueError, match=message):
       presets.with_overrides(config, **kwargs)
-  presets.with_overrides(config, restarts=4, halving_every=10, stop_every=50, lr_schedule="cosine")
-  assert config.search.halving_every == 10
+  presets.with_overrides(config, restarts=4, halving_every=10, stop_every=50, lr_schedule="cosine",
+                         mirror=True)
+  assert config.search.halving_every == 10 and config.search.mirror
   # Each of these changes the result, so a cell records it (and refuses to resume without).
   recorded = runner.ours({"generator": g_vars, "discriminator": d_vars}, config).settings
-  assert {"halving_every", "stop_every", "stop_tolerance", "lr_schedule"} <= set(recorded)
+  assert {"halving_every", "stop_every", "stop_tolerance", "lr_schedule", "mirror"} <= set(recorded)
   assert not os.path.exists(tmp_path / "cell" / "results.csv")
 
 

@@ -246,7 +246,12 @@ def test_per_image_stopping_follows_its_rule_and_keeps_the_stopped_state():
                           progress=calls.append)
   assert stopped.iterations.tolist() == expect
   assert full.iterations.tolist() == [40] * b
-  assert sum(calls) == max(expect)
+  assert sum(calls) == max(expect) == 40
+  calls = []  # images 0 and 2 alone: every image stops at the first check
+  early = search.search(g_vars, d_vars, y[::2], mask[::2], z0[::2], config.model, config.search,
+                        progress=calls.append)
+  assert early.iterations.tolist() == [every, every]
+  assert calls[0] == every and sum(calls) == 40  # a progress bar still ends full
   config.search.stop_every = 0
   for i in range(b):
     config.search.iterations = expect[i]

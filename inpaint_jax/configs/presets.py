@@ -95,10 +95,11 @@ def with_overrides(config: ml_collections.ConfigDict, iterations: int | None = N
                    halving_every: int | None = None, start: str | None = None,
                    tune_steps: int | None = None, fills: int | None = None,
                    learning_rate: float | None = None, lr_schedule: str | None = None,
-                   stop_every: int | None = None) -> ml_collections.ConfigDict:
+                   stop_every: int | None = None,
+                   mirror: bool | None = None) -> ml_collections.ConfigDict:
   """A loaded config with the search length, restarts, restart halving, start, generator
-  tuning, number of fills, step size and its schedule, per-image stopping period or data
-  source replaced (None keeps).
+  tuning, number of fills, step size and its schedule, per-image stopping period, mirror
+  averaging or data source replaced (None keeps).
 
   Raises ValueError for fewer than one iteration, restart or fill, a negative halving,
   tuning or stopping period, a step size <= 0, or an unknown start or schedule."""
@@ -118,7 +119,8 @@ def with_overrides(config: ml_collections.ConfigDict, iterations: int | None = N
   for name, value in (("iterations", iterations), ("restarts", restarts),
                       ("halving_every", halving_every), ("tune_steps", tune_steps),
                       ("start", start), ("fills", fills), ("learning_rate", learning_rate),
-                      ("lr_schedule", lr_schedule), ("stop_every", stop_every)):
+                      ("lr_schedule", lr_schedule), ("stop_every", stop_every),
+                      ("mirror", mirror)):
     if value is not None:
       config.search[name] = value
   if folder:

@@ -43,7 +43,9 @@ class InpaintResult(NamedTuple):
   the starting points; fills: the k best distinct fills, blended, [B, k, S, S, 3], sorted by
   total loss (fills[:, 0] is `blended`); fill_count: how many of them are distinct [B]
   (later slots repeat the best); iterations: the search iterations each image ran [B]
-  (fewer than asked where it stopped early, `search.stop_every`)."""
+  (fewer than asked where it stopped early, `search.stop_every`). With `search.mirror`,
+  generated and fills are the means of the image's and its mirror image's (flipped back);
+  z, losses, curve and iterations are the image's own search's."""
 
   blended: np.ndarray
   generated: np.ndarray
@@ -121,8 +123,13 @@ def _inpaint_chunk(images, masks, z0, params, config, mesh, progress):
     images, masks, z0 = rep(images), rep(masks), rep(z0)
   sharding = NamedSharding(mesh, P("data"))
   put = lambda a: jax.device_put(jnp.asarray(a, jnp.float32), sharding)
-  y, m = put(images), put(masks)
   cfg = config.search
+  mirror = cfg.get("mirror", False)
+  if mirror:  # the mirror images as b more problems of the same batch: [2b]
+    images = np.concatenate([images, _mirrored(images)])
+    masks = np.concatenate([masks, _mirrored(masks)])
+    z0 = np.concatenate([z0[:, 0], z0[:, 1]])
+  y, m = put(images), put(masks)
   z0 = put(z0)
   if cfg.get("start", "random") == "encoder":
     z0 = search_lib.encoder_start(params["encoder"], y, m, z0, _frozen(config.encoder),
@@ -137,20 +144,51 @@ def _inpaint_chunk(images, masks, z0, params, config, mesh, progress):
   if cfg.get("tune_steps", 0):
     generated, _ = tune_lib.tune(params["generator"], params["discriminator"], per_fill(y),
                                  per_fill(m), flat(res.fill_z), config.model, cfg)
-    res = res.replace(generated=generated.reshape(res.fill_generated.shape)[:, 0])
+  shape = res.fill_generated.shape
+  if mirror:  # fill j of an image: the mean of its own and its mirror image's fill j
+    half = len(images) // 2
+    fills = generated.reshape(shape)
+    fills = 0.5 * (fills[:half] + _mirrored(fills[half:], axis=3))
+    shape = fills.shape
+    generated = flat(fills)
+    y, m = y[:half], m[:half]
+  if cfg.get("tune_steps", 0) or mirror:
+    res = res.replace(generated=generated.reshape(shape)[:, 0])
   if cfg.blend:
     out = _blend_per_device(per_fill(y), generated, per_fill(m), cfg, mesh)
   else:
     out = jnp.where(per_fill(m)[..., None] > 0, per_fill(y), generated)
-  fetched = jax.device_get({"fills": out.reshape(res.fill_generated.shape), "result": res})
+  fetched = jax.device_get({"fills": out.reshape(shape), "result": res})
   cut = lambda a: np.asarray(a)[:b]
   res = fetched["result"]
   return {"fills": cut(fetched["fills"]), "blended": cut(fetched["fills"])[:, 0],
           **{f.name: cut(getattr(res, f.name)) for f in dataclasses.fields(res)}}
 
 
+def _mirrored(a, axis: int = 2):
+  """`a` mirrored left to right: images [B, S, S, ...] (axis 2) or fills [B, k, S, S, 3]."""
+  return jnp.flip(a, axis) if isinstance(a, jax.Array) else np.flip(a, axis)
+
+
+def mirror_keys(keys: jax.Array) -> jax.Array:
+  """The keys of the mirror images' starting points ([B] keys from `image_keys`): a stream
+  of their own, so no mirror restart repeats one of the image's."""
+  return jax.vmap(lambda key: jax.random.fold_in(key, _MIRROR_STREAM))(keys)
+
+
+_MIRROR_STREAM = 0x6D697272  # 'mirr'
+
+
 def _frozen(config: ml_collections.ConfigDict) -> ml_collections.FrozenConfigDict:
   return ml_collections.FrozenConfigDict(config)
+
+
+def images_per_chunk(cfg: ml_collections.ConfigDict, num_images: int) -> int:
+  """How many images `inpaint` searches per chunk: `cfg.batch_size` problems (all images
+  where 0), each image two problems with `cfg.mirror`."""
+  problems_per_image = 2 if cfg.get("mirror", False) else 1
+  batch = int(cfg.get("batch_size", 0))
+  return max(1, min(batch // problems_per_image if batch else num_images, num_images))
 
 
 def check_settings(params: dict[str, Any], config: ml_collections.ConfigDict) -> None:
@@ -191,7 +229,8 @@ def inpaint(images, masks, params: dict[str, Any], config: ml_collections.Config
   Images whose mask has no hole come back unchanged. Beyond the paper (all off by
   default): `search.start='encoder'` starts restart 0 from params['encoder']'s z,
   `search.halving_every` prunes restarts, `search.tune_steps` tunes a copy of G per
-  image, `search.fills = k` returns the k best distinct fills.
+  image, `search.fills = k` returns the k best distinct fills, `search.mirror` also fills
+  each image's mirror image (its starting points from `mirror_keys`) and averages the two.
   """
   images, masks = validate(images, masks, config.model.image_size)
   check_settings(params, config)
@@ -199,9 +238,13 @@ def inpaint(images, masks, params: dict[str, Any], config: ml_collections.Config
   if ids.shape != (len(images),) or (ids < 0).any():
     raise ValueError(f"ids must be {len(images)} non-negative ints, got {ids!r}")
   cfg = config.search
-  z0 = np.asarray(search_lib.initial_z(image_keys(seed, ids), cfg.restarts, config.model.z_dim))
+  keys = image_keys(seed, ids)
+  z0 = np.asarray(search_lib.initial_z(keys, cfg.restarts, config.model.z_dim))
+  step = images_per_chunk(cfg, len(images))
+  if cfg.get("mirror", False):  # [B, 2, R, z_dim]: the image's and its mirror image's
+    z0 = np.stack([z0, np.asarray(search_lib.initial_z(mirror_keys(keys), cfg.restarts,
+                                                       config.model.z_dim))], axis=1)
   mesh = _local_mesh()
-  step = max(1, int(cfg.get("batch_size", 0) or len(images)))
   parts = [_inpaint_chunk(images[lo:lo + step], masks[lo:lo + step], z0[lo:lo + step], params,
                           config, mesh, progress)
            for lo in range(0, len(images), step)]

@@ -247,7 +247,7 @@ def search(g_vars: Any, d_vars: Any, images: jax.Array, masks: jax.Array, z0: ja
 
   g_vars, d_vars: `{'params', 'batch_stats'}` of G and D. images: [B, S, S, 3] in [-1, 1];
   masks: [B, S, S], 1 = known. `progress(n)` is called after every compiled call of n
-  iterations. Each image keeps the restart with the lowest final total loss (and the best
+  iterations (and once with the rest where every image stopped early). Each image keeps the restart with the lowest final total loss (and the best
   `cfg.fills` distinct ones). With `cfg.halving_every = T`, every T iterations each image's
   restarts are cut to the better half (by their latest total loss) until one (or `fills`)
   is left; `restart_losses` then holds the final losses of the restarts still running.
@@ -301,6 +301,8 @@ def search(g_vars: Any, d_vars: Any, images: jax.Array, masks: jax.Array, z0: ja
       batch.keep(np.asarray(best_now < best_before * (1.0 - tolerance)))
       best_before = best_now
     z, opt_state = batch.select(z, opt_state)
+  if progress is not None and done < cfg.iterations:  # every image stopped early
+    progress(cfg.iterations - done)
   # Without a curve only the final losses matter: one fixed shape, one compiled _finish.
   totals = _joined(totals) if stride else totals[-1][..., -1:]
   return _finish(g_vars, d_vars, images, masks, weights, z, totals, jnp.asarray(ran), model_cfg,

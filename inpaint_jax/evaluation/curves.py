@@ -25,13 +25,16 @@ from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.evaluation import metrics
 
 
-# name -> search overrides at growing budgets (see `presets.with_overrides`).
+# name -> search overrides at growing budgets (see `presets.with_overrides`). The encoder
+# family's 40-iteration point is the `fast` preset; "encoder+tune" is `quality`.
 FAMILIES = {
     "paper": [dict(iterations=n) for n in (50, 150, 500, 1500)],
     "halving": [dict(restarts=8, halving_every=25, iterations=200)],
-    "encoder": [dict(start="encoder", iterations=n) for n in (10, 30, 100, 300)],
+    "encoder": [dict(start="encoder", learning_rate=0.02, iterations=n) for n in (10, 40, 100, 300)],
+    "encoder+mirror": [dict(presets.SEARCH_PRESETS["fast"], mirror=True)],
     "encoder+halving": [dict(start="encoder", restarts=4, halving_every=10, iterations=40)],
-    "encoder+tune": [dict(start="encoder", iterations=30, tune_steps=20)],
+    "encoder+tune": [dict(presets.SEARCH_PRESETS["quality"])],
+    "encoder+tune+mirror": [dict(presets.SEARCH_PRESETS["quality"], mirror=True)],
 }
 _COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration",
                    "/jax/core/compile/jaxpr_to_mlir_module_duration",
@@ -119,6 +122,8 @@ def _budget(point: dict) -> str:
     parts.append(f"R={point['restarts']}/{point['halving_every']}")
   if point.get("tune_steps"):
     parts.append(f"tune {point['tune_steps']}")
+  if point.get("mirror"):
+    parts.append("mirror")
   return ", ".join(parts)
 
 

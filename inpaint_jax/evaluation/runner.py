@@ -90,6 +90,8 @@ def ours(params: dict, config: ml_collections.ConfigDict, seed: int = 0,
     settings["lr_schedule"] = s.lr_schedule
   if s.get("stop_every", 0):
     settings.update(stop_every=s.stop_every, stop_tolerance=s.stop_tolerance)
+  if s.get("mirror", False):
+    settings["mirror"] = True
   return Method(name, fill, ("psnr_hole_generated", "context_loss", "prior_loss", "total_loss"),
                 settings)
 
