@@ -115,7 +115,7 @@ def _sharded_blend(mesh, tol, maxiter):
 
 def _inpaint_chunk(images, masks, z0, params, config, mesh, progress):
   """Search (+ tuning) + blend for one chunk, its batch axis sharded over the mesh (padded
-  to fit)."""
+  to fit). With `search.mirror`, z0 is [b, 2, R, z_dim] (the image's, the mirror image's)."""
   b, ndev = len(images), mesh.devices.size
   pad = (-b) % ndev
   if pad:  # repeat the last image; its copies are dropped below

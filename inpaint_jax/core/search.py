@@ -247,10 +247,11 @@ def search(g_vars: Any, d_vars: Any, images: jax.Array, masks: jax.Array, z0: ja
 
   g_vars, d_vars: `{'params', 'batch_stats'}` of G and D. images: [B, S, S, 3] in [-1, 1];
   masks: [B, S, S], 1 = known. `progress(n)` is called after every compiled call of n
-  iterations (and once with the rest where every image stopped early). Each image keeps the restart with the lowest final total loss (and the best
-  `cfg.fills` distinct ones). With `cfg.halving_every = T`, every T iterations each image's
-  restarts are cut to the better half (by their latest total loss) until one (or `fills`)
-  is left; `restart_losses` then holds the final losses of the restarts still running.
+  iterations (and once with the rest where every image stopped early). Each image keeps
+  the restart with the lowest final total loss (and the best `cfg.fills` distinct ones).
+  With `cfg.halving_every = T`, every T iterations each image's restarts are cut to the
+  better half (by their latest total loss) until one (or `fills`) is left;
+  `restart_losses` then holds the final losses of the restarts still running.
   With `cfg.stop_every = N`, every N iterations an image whose best total loss fell by less
   than the fraction `cfg.stop_tolerance` over those N iterations stops: it keeps its z, and
   the images still running are re-packed into a smaller batch, so it costs nothing more.

@@ -30,7 +30,8 @@ from inpaint_jax.evaluation import metrics
 FAMILIES = {
     "paper": [dict(iterations=n) for n in (50, 150, 500, 1500)],
     "halving": [dict(restarts=8, halving_every=25, iterations=200)],
-    "encoder": [dict(start="encoder", learning_rate=0.02, iterations=n) for n in (10, 40, 100, 300)],
+    "encoder": [dict(start="encoder", learning_rate=0.02, iterations=n)
+                for n in (10, 40, 100, 300)],
     "encoder+mirror": [dict(presets.SEARCH_PRESETS["fast"], mirror=True)],
     "encoder+halving": [dict(start="encoder", restarts=4, halving_every=10, iterations=40)],
     "encoder+tune": [dict(presets.SEARCH_PRESETS["quality"])],
