@@ -126,8 +126,8 @@ def _inpaint_chunk(images, masks, z0, params, config, mesh, progress):
   cfg = config.search
   mirror = cfg.get("mirror", False)
   if mirror:  # the mirror images as b more problems of the same batch: [2b]
-    images = np.concatenate([images, _mirrored(images)])
-    masks = np.concatenate([masks, _mirrored(masks)])
+    images = np.concatenate([images, images[:, :, ::-1]])
+    masks = np.concatenate([masks, masks[:, :, ::-1]])
     z0 = np.concatenate([z0[:, 0], z0[:, 1]])
   y, m = put(images), put(masks)
   z0 = put(z0)
@@ -148,7 +148,7 @@ def _inpaint_chunk(images, masks, z0, params, config, mesh, progress):
   if mirror:  # fill j of an image: the mean of its own and its mirror image's fill j
     half = len(images) // 2
     fills = generated.reshape(shape)
-    fills = 0.5 * (fills[:half] + _mirrored(fills[half:], axis=3))
+    fills = 0.5 * (fills[:half] + fills[half:, :, :, ::-1])  # [B, k, S, S, 3]
     shape = fills.shape
     generated = flat(fills)
     y, m = y[:half], m[:half]
@@ -163,11 +163,6 @@ def _inpaint_chunk(images, masks, z0, params, config, mesh, progress):
   res = fetched["result"]
   return {"fills": cut(fetched["fills"]), "blended": cut(fetched["fills"])[:, 0],
           **{f.name: cut(getattr(res, f.name)) for f in dataclasses.fields(res)}}
-
-
-def _mirrored(a, axis: int = 2):
-  """`a` mirrored left to right: images [B, S, S, ...] (axis 2) or fills [B, k, S, S, 3]."""
-  return jnp.flip(a, axis) if isinstance(a, jax.Array) else np.flip(a, axis)
 
 
 def mirror_keys(keys: jax.Array) -> jax.Array:

@@ -267,8 +267,8 @@ def load_params(path: str, encoder: str | None = None, step: int | None = None,
   (default: a bundled model's own), checked to belong to that G. The search settings are
   the model config's, then `preset`'s (`presets.SEARCH_PRESETS`), then `overrides`
   (iterations, restarts, start, tune_steps, fills, halving_every, learning_rate, lr_schedule,
-  stop_every, mirror, folder, tfds_name; None keeps). Raises ValueError / FileNotFoundError naming the
-  problem."""
+  stop_every, mirror, folder, tfds_name; None keeps). Raises ValueError /
+  FileNotFoundError naming the problem."""
   config, g_vars, d_vars = load_model(path, step)
   params = {"generator": g_vars, "discriminator": d_vars}
   settings = presets.search_settings(preset, overrides)
