@@ -1,10 +1,22 @@
 """Shared fixtures: small folders of generated images; nothing here reads ../shared."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
-import numpy as np
-import pytest
-from PIL import Image
+# Many tests (and the Python processes the slow ones start) compile the same programs; one
+# persistent JAX compilation cache for the whole run turns the repeats into loads. Set before
+# any test module imports jax, so this process uses it too; removed when the run ends.
+_CACHE = tempfile.mkdtemp(prefix="inpaint_jax_test_jax_cache_")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"
+
+import numpy as np  # pylint: disable=wrong-import-position
+import pytest  # pylint: disable=wrong-import-position
+from PIL import Image  # pylint: disable=wrong-import-position
 
 
 def write_images(folder, count, size=(40, 30), seed=0, fmt="jpg", mode="RGB"):
@@ -31,16 +43,3 @@ def image_folder(tmp_path):
   folder = tmp_path / "images"
   write_images(str(folder), 24)
   return str(folder)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def shared_compilation_cache(tmp_path_factory):
-  """The slow tests start many Python processes that compile the same programs: they share
-  one persistent JAX compilation cache (this process imported jax before any fixture ran,
-  so it keeps compiling in memory only)."""
-  patch = pytest.MonkeyPatch()
-  patch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path_factory.mktemp("jax_cache")))
-  patch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-  patch.setenv("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
-  yield
-  patch.undo()

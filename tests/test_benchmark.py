@@ -26,8 +26,8 @@ def test_benchmark_entry_point_writes_table_and_json(tmp_path):
   out = tmp_path / "bench.json"
   proc = subprocess.run(
       [sys.executable, os.path.join(REPO, "benchmarks", "run.py"), "--batches=2",
-       "--kernels=4", "--ngfs=8", "--iterations=2", "--train_batch=4", "--blend_batch=2",
-       "--torch=false", "--loop_overhead=false", "--inputs=", f"--out={out}"],
+       "--kernels=4", "--ngfs=8", "--impls=subpixel", "--iterations=2", "--train_batch=4",
+       "--blend_batch=2", "--torch=false", "--loop_overhead=false", "--inputs=", f"--out={out}"],
       capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "| search | subpixel | 8 | 4 | 2 |" in proc.stdout

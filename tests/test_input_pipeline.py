@@ -99,6 +99,15 @@ def test_training_batches_are_a_function_of_seed_and_step(image_folder):
   assert not np.array_equal(ip.batch_indices(24, 8, 3, 0), ip.batch_indices(24, 8, 3, 3))
 
 
+def test_an_array_of_images_is_a_source_too():
+  images = np.arange(5 * 4 * 4 * 3, dtype=np.uint8).reshape(5, 4, 4, 3)
+  np.testing.assert_array_equal(ip.take(images, [3, 0]), images[[3, 0]])
+  batch = ip.training_batch(images, 2, seed=0, step=0, flip=False)
+  assert batch.shape == (2, 4, 4, 3)
+  expected = images[ip.batch_indices(5, 2, 0, 0)].astype(np.float32) / 127.5 - 1.0
+  np.testing.assert_allclose(batch, expected, atol=1e-6)
+
+
 def test_flips_are_horizontal(image_folder):
   src = ip.FolderSource(image_folder, "all", ip.CropRule("none", 1.0, 16))
   flipped = ip.training_batch(src, 8, seed=0, step=0, flip=True)

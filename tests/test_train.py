@@ -4,8 +4,10 @@ import subprocess
 import sys
 import time
 
+import flax.struct
 from flax.serialization import to_state_dict as flax_state_dict
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -240,3 +242,45 @@ def test_data_parallel_over_two_host_devices_matches_one_device(image_folder, tm
     out[n] = checkpoints.load_model(str(tmp_path / str(n)), ema=False)
   for a, b in zip(jax.tree.leaves(out[1][1:]), jax.tree.leaves(out[2][1:])):
     np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
+class _CountState(flax.struct.PyTreeNode):
+  step: jax.Array
+
+
+def _counting_task(nan_at=None):
+  """A task whose metric at step s is s (NaN at step `nan_at`): logged means are known."""
+
+  def train_step(state, batch, rng):
+    del batch, rng
+    value = state.step.astype(np.float32)
+    if nan_at is not None:
+      value = jnp.where(state.step == nan_at, jnp.nan, value)
+    return state.replace(step=state.step + 1), {"value": value}
+
+  return loop.Task(name="count", init_state=lambda source: _CountState(step=jnp.zeros((), jnp.int32)),
+                   train_step=train_step, make_batch=lambda step, images: images,
+                   picture=lambda state, source: np.zeros((4, 4, 3), np.uint8), shown="value")
+
+
+def _count_config(**overrides):
+  config = tiny.get_config()
+  config.update(dict(num_steps=7, batch_size=2, log_every=3, sample_every=100, checkpoint_every=100,
+                     progress_bar=False, **overrides))
+  return config
+
+
+def test_logged_metrics_are_means_over_the_steps_since_the_last_log(tmp_path, monkeypatch):
+  logged = {}
+  monkeypatch.setattr(loop.MetricWriter, "scalars",
+                      lambda self, step, values: logged.__setitem__(step, values["value"]))
+  source = np.zeros((4, 8, 8, 3), np.uint8)
+  loop.train(_counting_task(), _count_config(), str(tmp_path / "a"), source)
+  # steps 0-2, 3-5, then the last step 6 alone
+  assert logged == {3: 1.0, 6: 4.0, 7: 6.0}
+
+
+def test_a_non_finite_metric_between_logs_stops_training(tmp_path):
+  source = np.zeros((4, 8, 8, 3), np.uint8)
+  with pytest.raises(FloatingPointError, match="steps 4-6"):
+    loop.train(_counting_task(nan_at=4), _count_config(), str(tmp_path / "a"), source)

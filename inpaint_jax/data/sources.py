@@ -354,6 +354,8 @@ def make_source(dataset_config: ml_collections.ConfigDict, split: str, image_siz
 def take(source, indices: np.ndarray) -> np.ndarray:
   """A new uint8 [len(indices), S, S, 3] array: one gather for in-memory sources, else
   image by image."""
+  if isinstance(source, np.ndarray):  # ndarray.take would gather from the flattened array
+    return source[np.asarray(indices)]
   if hasattr(source, "take"):
     return source.take(np.asarray(indices))
   return np.stack([source[int(i)] for i in indices])

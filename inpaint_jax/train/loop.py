@@ -5,7 +5,8 @@ The loop is resumable: the batch of step `s` and the random key of step `s` depe
 bit-identical parameters to an uninterrupted one (on the same device and software).
 Nothing waits on the host between steps: batches and their keys (`StepKeys`, a block of
 steps per device call) are made and copied to the device(s) in a background thread, metrics
-are fetched only on logging steps and the state only on saving steps.
+are summed on the device and fetched (as means since the last log) only on logging steps,
+and the state only on saving steps.
 """
 
 from __future__ import annotations
@@ -71,6 +72,23 @@ class StepKeys:
       self._keys = np.asarray(self._make(np.arange(self._first, self._first + self._block,
                                                    dtype=np.int32)))
     return self._keys[step - self._first]
+
+
+def _summing(train_step):
+  """`train_step` that also adds its metrics to running sums: the log shows each metric's
+  mean since the last log (one step's GAN losses swing widely), at no extra device call."""
+
+  def step(state, sums, batch, rng):
+    state, metrics = train_step(state, batch, rng)
+    return state, jax.tree.map(lambda s, m: s + m.astype(s.dtype), sums, metrics)
+
+  return step
+
+
+def _zero_metrics(train_step, state, batch, rng) -> dict[str, np.ndarray]:
+  """Zeros shaped like `train_step`'s metrics (float32 sums), from its traced shapes."""
+  shapes = jax.eval_shape(train_step, state, batch, rng)[1]
+  return {k: np.zeros(v.shape, np.float32) for k, v in shapes.items()}
 
 
 class DataParallel(NamedTuple):
@@ -180,7 +198,7 @@ def _train_locked(task: Task, config: ml_collections.ConfigDict, workdir: str, s
   start = int(state.step)
   batch_sharding = data_parallel_sharding(config.batch_size)
   state = jax.device_put(state, batch_sharding and batch_sharding.replicated)
-  step_fn = jax.jit(task.train_step, donate_argnums=0)
+  step_fn = jax.jit(_summing(task.train_step), donate_argnums=(0, 1))
   writer = MetricWriter(workdir)
   keys = StepKeys(config.seed)
 
@@ -192,22 +210,29 @@ def _train_locked(task: Task, config: ml_collections.ConfigDict, workdir: str, s
                                      config.num_steps, flip=config.random_flip,
                                      transform=to_device)
   last_time, last_step = time.perf_counter(), start
+  zero_sums = sums = None
   with tqdm(total=config.num_steps, initial=start, desc=task.name, unit="step",
             disable=not config.get("progress_bar", True)) as bar:
     for step, (batch, rng) in batches:
-      state, metrics = step_fn(state, batch, rng)
+      if sums is None:
+        zero_sums = _zero_metrics(task.train_step, state, batch, rng)
+        sums = jax.device_put(zero_sums, batch_sharding and batch_sharding.replicated)
+      state, sums = step_fn(state, sums, batch, rng)
       done = step + 1
       bar.update(1)
       last = done == config.num_steps
       if done % config.log_every == 0 or last:
-        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        count, sums_now = done - last_step, jax.device_get(sums)  # waits for the step
         now = time.perf_counter()
-        metrics["steps_per_sec"] = (done - last_step) / max(now - last_time, 1e-9)
+        metrics = {k: float(v) / count for k, v in sums_now.items()}
+        sums = jax.device_put(zero_sums, batch_sharding and batch_sharding.replicated)
+        metrics["steps_per_sec"] = count / max(now - last_time, 1e-9)
         last_time, last_step = now, done
         writer.scalars(done, metrics)
         bar.set_postfix({task.shown: f"{metrics[task.shown]:.4g}"})
         if not all(np.isfinite(v) for v in metrics.values()):
-          raise FloatingPointError(f"non-finite training metrics at step {done}: {metrics}")
+          raise FloatingPointError(f"non-finite training metrics in steps {done - count + 1}-"
+                                   f"{done}: {metrics}")
       if done % config.sample_every == 0 or last:
         image = task.picture(state, source)
         images_lib.save_image(os.path.join(workdir, "samples", f"step_{done:07d}.png"), image)
