@@ -25,14 +25,15 @@ from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.evaluation import metrics
 
 
+_FAST = presets.SEARCH_PRESETS["fast"]
 # name -> search overrides at growing budgets (see `presets.with_overrides`). The encoder
 # family's 40-iteration point is the `fast` preset; "encoder+tune" is `quality`.
 FAMILIES = {
     "paper": [dict(iterations=n) for n in (50, 150, 500, 1500)],
     "halving": [dict(restarts=8, halving_every=25, iterations=200)],
-    "encoder": [dict(start="encoder", learning_rate=0.02, iterations=n)
+    "encoder": [dict(start=_FAST["start"], learning_rate=_FAST["learning_rate"], iterations=n)
                 for n in (10, 40, 100, 300)],
-    "encoder+mirror": [dict(presets.SEARCH_PRESETS["fast"], mirror=True)],
+    "encoder+mirror": [dict(_FAST, mirror=True)],
     "encoder+halving": [dict(start="encoder", restarts=4, halving_every=10, iterations=40)],
     "encoder+tune": [dict(presets.SEARCH_PRESETS["quality"])],
     "encoder+tune+mirror": [dict(presets.SEARCH_PRESETS["quality"], mirror=True)],
