@@ -55,15 +55,15 @@ def main(argv):
   if os.path.isfile(path):
     with open(path) as f:
       done = json.load(f)
+  key = curves.measured_with(n, families, params)
   for mask_type in _MASKS.value:
     old = done.get(mask_type)
-    # Reused only when measured with the same settings (a family's settings can change).
-    if old and old["images"] == n and old["families"] == json.loads(json.dumps(families)):
+    if old and {k: old.get(k) for k in key} == key:
       continue
     print(f"{_DATASET.value} / {mask_type}: {n} images")
     m = masks_lib.make_masks(mask_type, config.model.image_size, _SEED.value, ids)
     points = curves.measure(images, m, params, config, families, _SEED.value, ids)
-    done[mask_type] = {"images": n, "families": families, "points": points}
+    done[mask_type] = {**key, "points": points}
     images_lib.atomic_write_bytes(path, json.dumps(done, indent=1).encode())
   picture = curves.plot({k: done[k]["points"] for k in masks_lib.MASK_TYPES if k in done},
                         f"{_DATASET.value}: first {n} test images, hole PSNR vs time per image")

@@ -2,6 +2,7 @@
 per-image generator tuning and k distinct fills, each against a hand-made or independent
 reference."""
 
+import json
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -354,3 +355,21 @@ def test_curve_points_are_scored_timed_and_reuse_compiled_programs():
   assert [p["family"] for p in points] == ["paper"]  # no encoder in params: skipped
   png = curves.plot({"center": points + [dict(points[0], family="x", time_s=1.0)]}, "t")
   assert png.startswith(b"\x89PNG")
+
+
+def test_saved_curves_are_reused_only_for_the_same_images_settings_and_models():
+  from inpaint_jax.evaluation import curves  # pylint: disable=g-import-not-at-top
+  _, g_vars, d_vars = _tiny_dcgan()
+  families = {"paper": [dict(iterations=5)]}
+  params = {"generator": g_vars, "discriminator": d_vars}
+  key = curves.measured_with(4, families, params)
+  assert json.loads(json.dumps(key)) == key  # stored as JSON, compared after a round trip
+  assert curves.measured_with(4, {"paper": [dict(iterations=5)]}, params) == key
+  retrained = jax.tree.map(lambda a: a + 1e-3, g_vars)
+  changed = [curves.measured_with(5, families, params),
+             curves.measured_with(4, {"paper": [dict(iterations=6)]}, params),
+             curves.measured_with(4, families, {**params, "generator": retrained}),
+             curves.measured_with(4, families, {**params, "encoder": {"w": np.ones(3)}})]
+  assert all(c != key for c in changed)
+  assert curves.measured_with(4, families, {**params, "encoder": {"w": np.ones(3)}}) != \
+      curves.measured_with(4, families, {**params, "encoder": {"w": np.zeros(3)}})

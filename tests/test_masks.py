@@ -34,6 +34,19 @@ def test_importance_weights_match_a_pixel_loop(seed, window):
   np.testing.assert_allclose(got, _weights_by_loop(mask, window), atol=1e-6)
 
 
+@pytest.mark.parametrize("window", [2, 4, 7, 8])
+def test_importance_weights_count_the_window_as_xla_s_same_padding_does(window):
+  # Even windows pad unevenly; the reference counts with XLA's own reduce_window of ones.
+  import jax  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(window)
+  mask = (rng.random((10, 13)) > 0.5).astype(np.float32)
+  box = lambda a: np.asarray(jax.lax.reduce_window(a, 0.0, jax.lax.add, (window, window),
+                                                   (1, 1), "SAME"))
+  want = np.where(mask > 0, box(1 - mask) / box(np.ones_like(mask)), 0)
+  got = np.asarray(jax.vmap(lambda m: losses.importance_weights(m, window))(mask[None]))[0]
+  np.testing.assert_allclose(got, want, atol=1e-7)
+
+
 def test_importance_weights_hand_case():
   mask = np.ones((9, 9), np.float32)
   mask[4, 4] = 0

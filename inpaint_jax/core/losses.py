@@ -10,6 +10,7 @@ from __future__ import annotations
 import jax
 from jax import lax
 import jax.numpy as jnp
+import numpy as np
 
 PRIOR_WEIGHT = 0.003  # lambda, Sec. 3.4
 
@@ -23,10 +24,19 @@ def importance_weights(mask: jax.Array, window: int = 7) -> jax.Array:
   Returns [H, W] in [0, 1].
   """
   mask = jnp.asarray(mask, jnp.float32)
-  box = lambda a: lax.reduce_window(a, 0.0, lax.add, (window, window), (1, 1), "SAME")
-  missing = box(1.0 - mask)
-  count = box(jnp.ones_like(mask))
+  missing = lax.reduce_window(1.0 - mask, 0.0, lax.add, (window, window), (1, 1), "SAME")
+  # The count depends on the shape alone: made here, not by a reduce_window of ones, which
+  # XLA constant-folds slowly (> 1 s and an alarm on stderr per compiled program).
+  count = np.outer(*(_pixels_in_window(n, window) for n in mask.shape)).astype(np.float32)
   return jnp.where(mask > 0, missing / count, 0.0)
+
+
+def _pixels_in_window(n: int, window: int) -> np.ndarray:
+  """For each i in [0, n): how many of the `window` positions around i ("SAME" padding:
+  (window - 1) // 2 before, the rest after) lie inside [0, n)."""
+  before = (window - 1) // 2
+  i = np.arange(n)
+  return np.minimum(i + window - 1 - before, n - 1) - np.maximum(i - before, 0) + 1
 
 
 def context_weights(mask: jax.Array, weighting: str = "eq3", window: int = 7) -> jax.Array:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import json
 import time
 from typing import Callable, Sequence
 
@@ -23,6 +24,7 @@ import numpy as np
 from inpaint_jax.configs import presets
 from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.evaluation import metrics
+from inpaint_jax.train import checkpoints
 
 
 _FAST = presets.SEARCH_PRESETS["fast"]
@@ -103,6 +105,17 @@ def measure(images: np.ndarray, masks: np.ndarray, params: dict, config: ml_coll
           f"LPIPS(hole) {point['lpips_hole']:.3f}")
       points.append(point)
   return points
+
+
+def measured_with(num_images: int, families: dict[str, Sequence[dict]], params: dict) -> dict:
+  """What a mask's saved points were measured with: a saved entry is reused only when this
+  equals its own (same images, settings, G and D, and encoder), so a retrained model or
+  encoder is measured afresh rather than shown with another model's points."""
+  encoder = params.get("encoder")
+  return {"images": num_images, "families": json.loads(json.dumps(families)),
+          "model_sha256": checkpoints.fingerprint(
+              {k: params[k] for k in ("generator", "discriminator")}),
+          "encoder_sha256": None if encoder is None else checkpoints.fingerprint(encoder)}
 
 
 def _warm_up(overrides: dict) -> dict:
