@@ -27,8 +27,10 @@ $(VENV)/.test: $(VENV)/.base
 demo: $(VENV)/.base
 	$(VENV)/bin/inpaint-jax demo --out demo_out
 
+# One pytest worker per core (at most 4: each holds its own JAX and TensorFlow); the tests
+# are mostly compilation, which runs on one thread, so this is ~20% faster on 2 cores.
 test: $(VENV)/.test
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses=4
 
 benchmark: $(VENV)/.base
 	$(PY) -m pip install -q -e '.[bench]'
