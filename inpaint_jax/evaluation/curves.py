@@ -113,8 +113,7 @@ def measured_with(num_images: int, families: dict[str, Sequence[dict]], params: 
   encoder is measured afresh rather than shown with another model's points."""
   encoder = params.get("encoder")
   return {"images": num_images, "families": json.loads(json.dumps(families)),
-          "model_sha256": checkpoints.fingerprint(
-              {k: params[k] for k in ("generator", "discriminator")}),
+          "model_sha256": checkpoints.dcgan_fingerprint(params),
           "encoder_sha256": None if encoder is None else checkpoints.fingerprint(encoder)}
 
 

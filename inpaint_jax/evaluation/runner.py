@@ -75,8 +75,7 @@ def ours(params: dict, config: ml_collections.ConfigDict, seed: int = 0,
   s = config.search
   settings = {"iterations": s.iterations, "restarts": s.restarts, "learning_rate": s.learning_rate,
               "prior_weight": s.prior_weight, "blend": s.blend, "model": config.model.to_dict(),
-              "model_sha256": checkpoints.fingerprint(
-                  {k: params[k] for k in ("generator", "discriminator")})}
+              "model_sha256": checkpoints.dcgan_fingerprint(params)}
   # Recorded only when on, so cells made before these settings existed still match.
   if s.get("halving_every", 0):
     settings["halving_every"] = s.halving_every

@@ -222,6 +222,11 @@ def fingerprint(tree: Any) -> str:
   return digest.hexdigest()[:16]
 
 
+def dcgan_fingerprint(params: dict) -> str:
+  """`fingerprint` of a loaded model's G and D (`load_params` output; not its encoder)."""
+  return fingerprint({k: params[k] for k in ("generator", "discriminator")})
+
+
 def export_encoder(path: str, encoder_config: ml_collections.ConfigDict, e_vars: Any,
                    g_vars: Any, dtype=np.float16) -> None:
   """Writes a latent encoder E (cast to `dtype`), its `model` block and the fingerprint of
