@@ -107,7 +107,8 @@ def test_bad_settings_are_refused_before_anything_is_written(image_folder, tmp_p
   for key, value, message in (("learning_rate", -1e-3, "learning_rate must be positive"),
                               ("log_every", 0, "log_every must be a positive integer"),
                               ("batch_size", 0, "batch_size must be a positive integer"),
-                              ("beta1", 1.0, r"beta1 must lie in \[0, 1\)")):
+                              ("beta1", 1.0, r"beta1 must lie in \[0, 1\)"),
+                              ("diff_augment", "color,flip", "unknown augmentation 'flip'")):
     config = _config(image_folder)
     config[key] = value
     workdir = tmp_path / key

@@ -41,6 +41,9 @@ def get_config() -> ml_collections.ConfigDict:
   # Exponential moving average of G's weights (0: the average is the raw G); samples,
   # exported models and the search use it.
   config.ema_decay = 0.999
+  # DiffAugment (Zhao et al. 2020) of what D sees: '' (off, the paper) or a comma-separated
+  # subset of 'color,translation,cutout' (`train.augment`); for small datasets.
+  config.diff_augment = ""
   # Start from the G and D of a model file or workdir (fine-tuning) instead of random weights.
   config.init_from = ""
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from inpaint_jax.data import images as images_lib
 from inpaint_jax.models import dcgan as dcgan_models
+from inpaint_jax.train import augment
 from inpaint_jax.train import checkpoints
 from inpaint_jax.train import gan
 from inpaint_jax.train import loop
@@ -61,21 +62,27 @@ def sample_z(rng: jax.Array, batch_size: int, z_dim: int) -> jax.Array:
 
 
 def train_step(state: TrainState, batch: dict, rng: jax.Array, *, config: ml_collections.ConfigDict):
-  """One D update then one G update (non-saturating G loss).
+  """One D update then one G update (non-saturating G loss); with `config.diff_augment`, D
+  sees every real and fake image through that augmentation (`train.augment`).
 
   batch: {'image': real images [B, S, S, 3] in [-1, 1]}. Returns the new state and scalar
   metrics (d_loss, g_loss, d_real, d_fake).
   """
   generator, discriminator = dcgan_models.build_models(config.model)
   z = sample_z(rng, batch["image"].shape[0], config.model.z_dim)
+  policy = augment.parse_policy(config.diff_augment)
+  # Real, D's fake and G's fake each get their own draws (z keeps `rng` itself, so a run
+  # without augmentation is the same as before the option existed).
+  seen = lambda x, i: augment.augment(x, jax.random.fold_in(rng, i), policy)
 
   def g_loss(fake, d_logits):
-    loss = gan.non_saturating_loss(d_logits(fake))
+    loss = gan.non_saturating_loss(d_logits(seen(fake, 3)))
     return loss, {"g_loss": loss}
 
-  g, d, metrics = gan.adversarial_step(state.g, state.d, z, batch["image"], network=generator,
-                                       discriminator=discriminator, tx=gan.optimizer(config),
-                                       to_fake=lambda fake: fake, f_loss=g_loss)
+  g, d, metrics = gan.adversarial_step(state.g, state.d, z, seen(batch["image"], 1),
+                                       network=generator, discriminator=discriminator,
+                                       tx=gan.optimizer(config), to_fake=lambda fake: seen(fake, 2),
+                                       f_loss=g_loss)
   g_ema = gan.ema_update(state.g_ema, g.variables(), gan.ema_decay(config.ema_decay, state.step))
   return state.replace(step=state.step + 1, g=g, d=d, g_ema=g_ema), metrics
 
@@ -95,6 +102,7 @@ def sample_grid(config: ml_collections.ConfigDict, state: TrainState, num: int =
 
 def task(config: ml_collections.ConfigDict) -> loop.Task:
   """The DCGAN's state, step, batches and sample picture for the training loop."""
+  augment.parse_policy(config.diff_augment)  # a bad policy fails before any work
   return loop.Task(
       name="dcgan",
       init_state=lambda source: create_train_state(config, jax.random.PRNGKey(config.seed)),
