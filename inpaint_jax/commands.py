@@ -13,6 +13,7 @@ from typing import Callable
 from absl import app
 from absl import flags
 from absl import logging
+import jax
 from ml_collections import config_flags
 
 
@@ -64,11 +65,48 @@ def quiet_library_logs() -> None:
     handler.addFilter(_DropLibraryInfo())
 
 
+_COMPILATION_CACHE = flags.DEFINE_string(
+    "compilation_cache", None, "Where compiled XLA programs are kept between runs (JAX's "
+    "persistent compilation cache), so a command run again skips most compilation. Default: "
+    "$JAX_COMPILATION_CACHE_DIR, else $XDG_CACHE_HOME (~/.cache)/inpaint_jax/xla; 'none': off.")
+
+
+def default_compilation_cache() -> str:
+  """The per-user directory of compiled programs: $XDG_CACHE_HOME/inpaint_jax/xla."""
+  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+  return os.path.join(base, "inpaint_jax", "xla")
+
+
+def use_compilation_cache(directory: str | None = None) -> str | None:
+  """Turns on JAX's persistent compilation cache in `directory` (None: the environment's
+  JAX_COMPILATION_CACHE_DIR, else `default_compilation_cache()`; 'none': off) and returns
+  it. Every program is kept, however fast it compiled: the per-crop-size LPIPS programs of a
+  pattern-mask cell take ~0.5 s each and dozens of them ~30 s of a CPU run (BUILD_NOTES.md).
+  Call before anything compiles; settings the user made in the environment are kept."""
+  if directory is None:
+    directory = os.environ.get("JAX_COMPILATION_CACHE_DIR") or default_compilation_cache()
+  if directory.strip().lower() in ("", "none", "off"):
+    jax.config.update("jax_enable_compilation_cache", False)
+    return None
+  jax.config.update("jax_compilation_cache_dir", directory)
+  for name, value in (("jax_persistent_cache_min_compile_time_secs", 0.0),
+                      ("jax_persistent_cache_min_entry_size_bytes", -1)):
+    if name.upper() not in os.environ:
+      jax.config.update(name, value)
+  return directory
+
+
 def run_main(main: Callable) -> None:
   """`app.run` for every command of the project: bad flags and user errors end in one line
-  on stderr and exit status 2; library INFO lines are dropped."""
+  on stderr and exit status 2; library INFO lines are dropped; compiled programs are kept
+  between runs (`use_compilation_cache`, `--compilation_cache`)."""
   quiet_library_logs()
-  app.run(report_user_errors(main), flags_parser=_parse_flags)
+
+  def with_cache(argv):
+    use_compilation_cache(_COMPILATION_CACHE.value)
+    return main(argv)
+
+  app.run(report_user_errors(with_cache), flags_parser=_parse_flags)
 
 
 def one_cpu_device_per_core() -> None:

@@ -39,8 +39,8 @@ def photo(tmp_path):
   return path
 
 
-def run(*args):
-  proc = subprocess.run(_cli() + list(args), capture_output=True, text=True, timeout=300)
+def run(*args, env=None):
+  proc = subprocess.run(_cli() + list(args), capture_output=True, text=True, timeout=300, env=env)
   return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -265,3 +265,23 @@ def test_encoder_start_tuning_mirror_and_k_fills_side_by_side(photo, tmp_path):
   code, _, stderr = run("inpaint", "--image", photo, "--mask_type", "center", "--out", out,
                         "--checkpoint", model_file, "--fills", "3", "--restarts", "2")
   assert code == 2 and "fills must be between 1 and the number of restarts (2)" in _error_line(stderr)
+
+
+def test_compiled_programs_are_kept_between_runs(model_file, photo, tmp_path):
+  # As a user has it: no JAX cache settings in the environment (conftest sets them).
+  env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_COMPILATION_CACHE",
+                                                                   "JAX_PERSISTENT_CACHE"))}
+  args = ["inpaint", "--image", photo, "--mask_type", "center", "--checkpoint", model_file,
+          "--iterations", "3", "--out", str(tmp_path / "out.png")]
+  entries = lambda folder: os.listdir(folder) if os.path.isdir(folder) else []
+  env["XDG_CACHE_HOME"] = str(tmp_path / "default")
+  code, _, stderr = run(*args, env=env)
+  assert code == 0, stderr[-2000:]
+  assert entries(tmp_path / "default" / "inpaint_jax" / "xla"), "nothing cached by default"
+  env["XDG_CACHE_HOME"] = str(tmp_path / "off")
+  code, _, stderr = run(*args, "--compilation_cache=none", env=env)
+  assert code == 0, stderr[-2000:]
+  assert not (tmp_path / "off").exists()
+  code, _, stderr = run(*args, "--compilation_cache", str(tmp_path / "mine"), env=env)
+  assert code == 0, stderr[-2000:]
+  assert entries(tmp_path / "mine") and not (tmp_path / "off").exists()

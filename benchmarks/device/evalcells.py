@@ -1,0 +1,44 @@
+"""Hole-PSNR cells of one model file for `run_cars.sh`: every preset x split x mask type in one
+process (each compiles once; `inpaint_split.py` runs one cell per process)."""
+import json, sys, time
+from absl import flags
+from inpaint_jax import commands
+from inpaint_jax.train import checkpoints
+from inpaint_jax.data import sources
+from inpaint_jax.evaluation import runner
+
+flags.DEFINE_string("model", None, "")
+flags.DEFINE_string("encoder", None, "")
+flags.DEFINE_string("folder", None, "")
+flags.DEFINE_string("out", None, "")
+flags.DEFINE_list("presets", ["paper"], "paper, fast, quality, quality_mirror")
+flags.DEFINE_list("splits", ["test", "val"], "")
+flags.DEFINE_list("masks", ["center", "pattern", "random", "half"], "")
+flags.DEFINE_integer("num_images", 100, "")
+flags.DEFINE_integer("iterations", None, "local smoke test only")
+FLAGS = flags.FLAGS
+SPLITS = {"test": "range:06645:06744", "val": "range:06745:06844"}
+
+
+def main(_):
+  for label in FLAGS.presets:
+    preset, mirror = label.split("_")[0], label.endswith("_mirror")
+    config, params = checkpoints.load_params(FLAGS.model, FLAGS.encoder, preset=preset,
+                                             folder=FLAGS.folder, mirror=mirror or None,
+                                             iterations=FLAGS.iterations)
+    for split in FLAGS.splits:
+      source = sources.make_source(config.dataset, SPLITS[split], 64)
+      for mask in FLAGS.masks:
+        t = time.time()
+        s = runner.run_cell(source, runner.ours(params, config, 0, name=label),
+                            f"{FLAGS.out}/{label}_{split}/{mask}", mask, seed=0,
+                            batch_size=100, num_images=FLAGS.num_images,
+                            write_images=False, progress=False)
+        print("CELL", json.dumps({"model": FLAGS.model, "preset": label, "split": split,
+                                  "mask": mask, "psnr_hole": s.get("mean_psnr_hole"),
+                                  "lpips_hole": s.get("mean_lpips_hole"),
+                                  "seconds": round(time.time() - t, 1)}), flush=True)
+
+
+if __name__ == "__main__":
+  commands.run_main(main)
