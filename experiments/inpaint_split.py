@@ -53,7 +53,11 @@ def main(argv):
   summary = runner.run_cell(source, method, _OUT.value, _MASK_TYPE.value, seed=_SEED.value,
                             batch_size=_BATCH.value, num_images=_NUM.value,
                             write_images=_WRITE_IMAGES.value, fresh=_FRESH.value)
-  print(summary)
+  if "mean_psnr_hole" in summary:
+    print(f"{_OUT.value}: {_MASK_TYPE.value} masks, {runner.summary_line(summary)}"
+          f"; every score in {_OUT.value}/summary.json")
+  else:  # another host merges the cell
+    print(f"{_OUT.value}: {summary.get('images_done_here', 0)} images done by this host")
 
 
 if __name__ == "__main__":

@@ -68,6 +68,18 @@ class Photo:
   model_input: np.ndarray  # float32 [S, S, 3] in [-1, 1]
 
 
+def size_note(h: int, w: int, size: int) -> str:
+  """What happened to an h x w photo on its way to the model's size x size input ('' if
+  nothing), with a warning when it had to be enlarged."""
+  if (h, w) == (size, size):
+    return ""
+  note = f" (centre-cropped {min(h, w)}px square, resized to {size}x{size})"
+  if min(h, w) < size:
+    note += (f"; warning: the photo is {w}x{h}, smaller than the model's {size}x{size}, so it "
+             "is enlarged and the fill will be blurred")
+  return note
+
+
 def read_photo(path: str, size: int) -> Photo:
   """Reads any image, converts to RGB, centre-crops a square and resizes it to `size`."""
   try:
@@ -239,7 +251,7 @@ def inpaint_photos() -> None:
     photo = read_photo(path, size)
     small, full = photo_mask(photo, size, _MASK.value, _MASK_TYPE.value, _SEED.value)
     h, w = photo.original.shape[:2]
-    note = "" if (h, w) == (size, size) else f" (centre-cropped {min(h, w)}px square, resized to {size}x{size})"
+    note = size_note(h, w, size)
     if small.min() == 1.0:
       print(f"{path}: the mask has no missing pixel; the input is copied{note}")
     elif small.max() == 0.0:

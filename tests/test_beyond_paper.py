@@ -124,6 +124,13 @@ def test_encoder_training_learns_resumes_exports_and_checks_its_generator(model_
       np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     with pytest.raises(ValueError, match="another generator"):
       le_train.create_train_state(config, model_config.model, other_g, jax.random.PRNGKey(9))
+    # ... unless asked to warm-start an E for another G (a fine-tuned one) from it.
+    config.init_from_other_generator = True
+    warm = le_train.create_train_state(config, model_config.model, other_g, jax.random.PRNGKey(9))
+    for a, b in zip(jax.tree.leaves(warm.e.variables()), jax.tree.leaves(straight.e.variables())):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert checkpoints.fingerprint(warm.g) == checkpoints.fingerprint(other_g)
+    config.init_from_other_generator = False
   config.init_from = ""
 
   # Both losses fall when one batch is trained on repeatedly.

@@ -285,3 +285,13 @@ def test_compiled_programs_are_kept_between_runs(model_file, photo, tmp_path):
   code, _, stderr = run(*args, "--compilation_cache", str(tmp_path / "mine"), env=env)
   assert code == 0, stderr[-2000:]
   assert entries(tmp_path / "mine") and not (tmp_path / "off").exists()
+
+
+def test_size_note_says_what_happened_and_warns_when_a_photo_is_enlarged():
+  from inpaint_jax import cli  # pylint: disable=import-outside-toplevel
+  assert cli.size_note(64, 64, 64) == ""
+  assert cli.size_note(109, 89, 64) == " (centre-cropped 89px square, resized to 64x64)"
+  small = cli.size_note(5, 3, 64)
+  assert small.startswith(" (centre-cropped 3px square, resized to 64x64)")
+  assert "the photo is 3x5, smaller than the model's 64x64" in small and "blurred" in small
+  assert "warning" in cli.size_note(40, 200, 64) and "warning" not in cli.size_note(64, 200, 64)

@@ -4,6 +4,7 @@ kill-and-resume. Marked slow: each test starts several Python processes."""
 
 import csv
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -153,7 +154,10 @@ def test_two_hosts_under_jax_distributed_equal_one_process(tmp_path):
            for p in (0, 1)]
   one = _start(_split_cmd(folder, model, single, 2))
   logs = [_finish(p) for p in hosts]
-  _finish(one)
+  alone = _finish(one)
+  # One line for a person: the mean hole PSNR with its standard error and the image count.
+  assert re.search(r"PSNR hole +[0-9.]+ ± [0-9.]+ dB.*\(9 images", alone), alone[-2000:]
+  assert any("(9 images" in log for log in logs)  # the host that merged the cell says so
   assert os.path.isfile(os.path.join(shared, "results.csv")), logs
   rows = _rows(shared)
   assert len(rows) == 9 and len({r["id"] for r in rows}) == 9

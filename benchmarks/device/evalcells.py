@@ -40,6 +40,7 @@ def main(_):
                             write_images=False, progress=False)
         print("CELL", json.dumps({"model": FLAGS.model, "preset": label, "split": split,
                                   "mask": mask, "psnr_hole": s.get("mean_psnr_hole"),
+                                  "psnr_hole_sem": s.get("sem_psnr_hole"),
                                   "lpips_hole": s.get("mean_lpips_hole"),
                                   "seconds": round(time.time() - t, 1)}), flush=True)
 

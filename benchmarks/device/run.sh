@@ -6,6 +6,10 @@
 #   DATASET  cars (default) or celeba: config, data archive and splits
 #   MODELS   which to train, default "A B": A with DiffAugment, B without (a comparison);
 #            "A" alone gets the whole accelerator (a model to ship)
+#   POLICY_A A's DiffAugment policy, default color,translation,cutout (BUILD_NOTES 0.9:
+#            translation alone kept a fine-tuned face D out of chance, the full policy not)
+#   INIT     a model file (e.g. one an earlier run returned) every model starts from, with
+#            fresh optimiser states: a run longer than one lease, in pieces
 # Needs `DATASET=... bash benchmarks/device/prepare.sh` first; then, through the device tool,
 #   DEVICE=1 DATASET=cars bash benchmarks/device/run.sh   (carry .gpu and .whl)
 # Local smoke test (a CPU, ~3 minutes): PY=.venv/bin/python PYTHONPATH=$PWD/.gpu/site:$PWD \
@@ -27,6 +31,8 @@ EVAL2_S=${EVAL2_S:-120}
 EVAL3_S=${EVAL3_S:-110}
 EXTRA=${EXTRA:-}
 EVAL_EXTRA=${EVAL_EXTRA:-}
+POLICY_A=${POLICY_A:-color,translation,cutout}
+INIT=${INIT:-}
 case $DATASET in
   cars) CONFIG=inpaint_jax/configs/cars_folder.py; TEST=range:06645:06744; VAL=range:06745:06844 ;;
   celeba) CONFIG=inpaint_jax/configs/celeba_folder.py; TEST=range:008001:008100; VAL=range:008101:008200 ;;
@@ -43,7 +49,10 @@ if [ -d .whl ] && [ "${DEVICE:-0}" = 1 ]; then
 fi
 nvidia-smi -L 2>/dev/null
 $PY -c "import jax, flax, optax, orbax.checkpoint as o; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, 'orbax', o.__version__, jax.devices())" 2>&1 | tail -2
-model_flags() { [ "$1" = A ] && echo "--config.diff_augment=color,translation,cutout"; }
+model_flags() {
+  [ -n "$INIT" ] && echo "--config.init_from=$INIT"
+  [ "$1" = A ] && echo "--config.diff_augment=$POLICY_A"
+}
 train() {
   timeout -s TERM $(( TRAIN_S - ($(date +%s) - T0) )) $PY experiments/train_dcgan.py \
     --config $CONFIG --workdir $R/$1 --config.dataset.folder=$D \

@@ -30,6 +30,9 @@ def get_config(arg: str = "celeba") -> ml_collections.ConfigDict:
   config.mask_seed = 2_000_003
   # Start from the E of an encoder file or workdir for the same G (fresh Adam state).
   config.init_from = ""
+  # Allow `init_from` an E trained for another G (of this z and image size): a warm start
+  # for a fine-tuned G, whose latent space is close to its parent's.
+  config.init_from_other_generator = False
 
   config.model = ml_collections.ConfigDict()
   config.model.nf = 32

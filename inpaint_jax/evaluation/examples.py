@@ -50,12 +50,7 @@ def run_examples(source, method: runner.Method, out_dir: str,
   for mask_type in mask_types:
     s = runner.run_cell(source, method, os.path.join(out_dir, mask_type), mask_type, seed=seed,
                         batch_size=max(n, 1), num_images=n, progress=False, fresh=True)
-    generated = (f" (G(z) {s['mean_psnr_hole_generated']:6.2f})"
-                 if "mean_psnr_hole_generated" in s else "")
-    log(f"  {mask_type:8s} PSNR hole {s['mean_psnr_hole']:6.2f} dB{generated}"
-        f"  whole {s['mean_psnr_whole']:6.2f} dB  SSIM {s['mean_ssim']:.3f}"
-        f"  LPIPS {s['mean_lpips']:.3f} (hole {s['mean_lpips_hole']:.3f})"
-        f"  ({s['seconds_last_session']:.1f} s)")
+    log(f"  {mask_type:8s} {runner.summary_line(s)}")
     summaries.append(s)
   names = source.ids()[:min(picture_images, n)]
   grid_path = os.path.join(out_dir, "grid.png")

@@ -333,13 +333,36 @@ def add_missing_scores(out_dir: str, columns: tuple[str, ...], summary: dict) ->
   shutil.rmtree(os.path.join(out_dir, "rows"), ignore_errors=True)
   images_lib.atomic_write_bytes(_rows_path(out_dir, 0, len(rows) - 1), buf.getvalue().encode())
   logging.info("%s: added %s from its pictures", out_dir, ", ".join(missing))
-  info = {k: v for k, v in summary.items() if not k.startswith("mean_") and k != "images"}
+  info = {k: v for k, v in summary.items()
+          if not k.startswith(("mean_", "sem_")) and k != "images"}
   return write_results(out_dir, columns, table, info)
+
+
+def mean_and_sem(values: np.ndarray) -> tuple[float, float]:
+  """(mean, standard error of the mean) of the finite entries of a 1-d array; NaN where
+  there are none (mean) or fewer than two (standard error)."""
+  v = np.asarray(values, np.float64)
+  v = v[np.isfinite(v)]
+  mean = float(v.mean()) if v.size else float("nan")
+  sem = float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else float("nan")
+  return mean, sem
+
+
+def summary_line(s: dict) -> str:
+  """One line for a person: the cell's mean scores, hole PSNR with its standard error."""
+  generated = (f" (G(z) {s['mean_psnr_hole_generated']:.2f})"
+               if "mean_psnr_hole_generated" in s else "")
+  lpips = (f"  LPIPS {s['mean_lpips']:.3f} (hole {s['mean_lpips_hole']:.3f})"
+           if "mean_lpips" in s else "")
+  return (f"PSNR hole {s['mean_psnr_hole']:6.2f} ± {s.get('sem_psnr_hole', float('nan')):.2f} dB"
+          f"{generated}  whole {s['mean_psnr_whole']:6.2f} dB  SSIM {s['mean_ssim']:.3f}{lpips}"
+          f"  ({s['images']} images, {s.get('seconds_last_session', float('nan')):.1f} s)")
 
 
 def write_results(out_dir: str, columns: tuple[str, ...], rows: list[list], info: dict) -> dict:
   """Writes results.csv (header `columns`, then `rows`) and summary.json (`info` plus the
-  mean of every score column), both atomically; returns the summary."""
+  mean of every score column and its standard error over the images, `sem_<column>`),
+  both atomically; returns the summary."""
   buf = io.StringIO()
   writer = csv.writer(buf)
   writer.writerow(columns)
@@ -347,9 +370,10 @@ def write_results(out_dir: str, columns: tuple[str, ...], rows: list[list], info
   images_lib.atomic_write_bytes(os.path.join(out_dir, "results.csv"), buf.getvalue().encode())
   first = len(INDEX_COLUMNS)
   cols = {c: np.array([float(r[i]) for r in rows]) for i, c in enumerate(columns) if i >= first}
+  stats = {c: mean_and_sem(v) for c, v in cols.items()}
   summary = {**info, "images": len(rows),
-             **{f"mean_{c}": float(np.mean(v[np.isfinite(v)])) if np.isfinite(v).any()
-                else float("nan") for c, v in cols.items()}}
+             **{f"mean_{c}": mean for c, (mean, _) in stats.items()},
+             **{f"sem_{c}": sem for c, (_, sem) in stats.items()}}
   images_lib.atomic_write_bytes(os.path.join(out_dir, "summary.json"),
                                 json.dumps(summary, indent=2).encode())
   return summary

@@ -123,6 +123,7 @@ def collect(workdir: str, mask_types: Sequence[str] = masks_lib.MASK_TYPES) -> l
         rows.append({
             "dataset": dataset, "mask_type": mask_type, "method": method,
             "images": int(s["images"]), "psnr_hole": s["mean_psnr_hole"],
+            "psnr_hole_sem": s.get("sem_psnr_hole"),
             "psnr_whole": s["mean_psnr_whole"], "ssim": s["mean_ssim"],
             "lpips": s.get("mean_lpips"), "lpips_hole": s.get("mean_lpips_hole"),
             "paper_psnr": {"ce": paper[0], "ours": paper[1]}.get(method),
@@ -183,12 +184,15 @@ def render_markdown(rows: Sequence[dict], meta: dict, missing: dict[str, str]) -
     lines += [f"## {title} ({', '.join(map(str, counts))} test images per cell)", ""]
     header = "| mask | " + " | ".join(
         f"{TITLES[m]} (paper)" if m in ("ce", "ours") else TITLES[m] for m in have) + " |"
-    lines += ["PSNR over the hole, dB:", "", header, "|" + "---|" * (len(have) + 1)]
+    lines += ["PSNR over the hole, dB (± the standard error of the mean over the images; "
+              "cells scored before 0.9 have none):", "", header, "|" + "---|" * (len(have) + 1)]
     for mask_type in masks_present:
       cells = []
       for m in have:
         r = cell.get((dataset, mask_type, m))
         text = _fmt(r["psnr_hole"]) if r else "—"
+        if r and r.get("psnr_hole_sem") is not None:
+          text += f" ± {_fmt(r['psnr_hole_sem'])}"
         if m in ("ce", "ours"):
           text += f" ({_fmt(PAPER_PSNR[dataset][mask_type][0 if m == 'ce' else 1], 1)})"
         cells.append(text)

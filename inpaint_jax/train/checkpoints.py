@@ -237,10 +237,12 @@ def export_encoder(path: str, encoder_config: ml_collections.ConfigDict, e_vars:
   images_lib.atomic_write_bytes(path, flax.serialization.msgpack_serialize(blob))
 
 
-def load_encoder(path: str, model_config: ml_collections.ConfigDict, g_vars: Any):
+def load_encoder(path: str, model_config: ml_collections.ConfigDict, g_vars: Any,
+                 same_generator: bool = True):
   """(encoder `model` block, e_vars) from an encoder file, checked against the DCGAN it is
-  used with (`model_config`, `g_vars`): ValueError if E was trained for another G or does
-  not fit this model's z and image size."""
+  used with (`model_config`, `g_vars`): ValueError if E was trained for another G (unless
+  `same_generator` is False: a warm start for a fine-tuned G) or does not fit this model's
+  z and image size."""
   if not os.path.isfile(path):
     raise FileNotFoundError(f"encoder file does not exist: {path}")
   with open(path, "rb") as f:
@@ -251,7 +253,7 @@ def load_encoder(path: str, model_config: ml_collections.ConfigDict, g_vars: Any
       e_vars = jax.tree.map(lambda a: np.asarray(a, np.float32), blob["encoder"])
     except Exception as e:  # pylint: disable=broad-except
       raise ValueError(f"{path} is not an inpaint-jax encoder file: {e}") from e
-  if blob["generator_sha256"] != fingerprint(g_vars):
+  if same_generator and blob["generator_sha256"] != fingerprint(g_vars):
     raise ValueError(f"{path} was trained for another generator (sha256 {blob['generator_sha256']},"
                      f" this one {fingerprint(g_vars)}); train an encoder for this model "
                      "(experiments/train_latent_encoder.py)")

@@ -98,8 +98,9 @@ def load_dcgan(config: ml_collections.ConfigDict):
 
 
 def create_train_state(config, model_config, g_vars, rng: jax.Array) -> EncoderTrainState:
-  """The step-0 state: random weights, or E of `config.init_from` (an encoder file for this
-  G, or an encoder workdir) with a fresh optimiser state."""
+  """The step-0 state: random weights, or E of `config.init_from` (an encoder file or
+  workdir for this G, or for any G of this architecture with
+  `config.init_from_other_generator`) with a fresh optimiser state."""
   if config.get("init_from"):
     variables = initial_encoder(config, model_config, g_vars)
   else:
@@ -111,15 +112,18 @@ def create_train_state(config, model_config, g_vars, rng: jax.Array) -> EncoderT
 
 def initial_encoder(config, model_config, g_vars) -> dict:
   """E's `{'params', 'batch_stats'}` from `config.init_from` (file or workdir), float32;
-  ValueError if it was made for another G or has another architecture than `config.model`."""
-  path = config.init_from
+  ValueError if it was made for another G (unless `config.init_from_other_generator`) or has
+  another architecture than `config.model`."""
+  path, same_g = config.init_from, not config.get("init_from_other_generator", False)
   if os.path.isdir(path):
     e_config, tree = load_config(path).model, checkpoints.restore_tree(path)
     e_vars = checkpoints.variables(tree, "e")
-    if checkpoints.fingerprint(checkpoints.variables(tree, "g")) != checkpoints.fingerprint(g_vars):
-      raise ValueError(f"init_from {path} was trained for another generator than {config.dcgan}")
+    if same_g and (checkpoints.fingerprint(checkpoints.variables(tree, "g"))
+                   != checkpoints.fingerprint(g_vars)):
+      raise ValueError(f"init_from {path} was trained for another generator than {config.dcgan}"
+                       " (--config.init_from_other_generator to warm-start from it anyway)")
   else:
-    e_config, e_vars = checkpoints.load_encoder(path, model_config, g_vars)
+    e_config, e_vars = checkpoints.load_encoder(path, model_config, g_vars, same_g)
   if e_config.nf != config.model.nf:
     raise ValueError(f"init_from {path} has nf {e_config.nf}, the config asks for "
                      f"{config.model.nf}")
