@@ -21,6 +21,7 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
+from inpaint_jax.configs import context_encoder as ce_config
 from inpaint_jax.configs import default
 from inpaint_jax.configs import tiny
 from inpaint_jax.core import blend
@@ -28,6 +29,7 @@ from inpaint_jax.core import search as search_lib
 from inpaint_jax.data import masks as masks_lib
 from inpaint_jax.data import sources
 from inpaint_jax.models import dcgan as models
+from inpaint_jax.train import context_encoder as ce_train
 from inpaint_jax.train import dcgan as dcgan_train
 from inpaint_jax.train import loop
 
@@ -166,23 +168,41 @@ def bench_train(ngf: int, kernel: int, batch: int = 64, steps: int = 3, conv_imp
              note=f"{per_s * batch:.1f} images/s")
 
 
-def bench_loop_overhead(steps: int = 400, num_images: int = 64, repeats: int = 3) -> Row:
-  """The training loop's own cost: steps/s of `train.loop.train` (tiny model, where
+LOOP_MODELS = ("dcgan", "context encoder")
+
+
+def _tiny_task(model: str, **overrides) -> tuple[ml_collections.ConfigDict, object]:
+  """(config, Task) of a tiny 32x32 model: the DCGAN, or the CE on pattern masks (the
+  dearest type to draw, drawn in its step); `overrides` update the config first."""
+  if model == "dcgan":
+    config = tiny.get_config()
+    config.update(overrides)
+    return config, dcgan_train.task(config)
+  if model == "context encoder":
+    config = ce_config.get_config("celeb_a,pattern")
+    config.model.update(nf=8, ndf=8, image_size=32)
+    config.update(overrides)
+    return config, ce_train.task(config)
+  raise ValueError(f"unknown model {model!r}; choose one of {LOOP_MODELS}")
+
+
+def bench_loop_overhead(steps: int = 400, num_images: int = 64, repeats: int = 3,
+                        model: str = "dcgan") -> Row:
+  """The training loop's own cost: steps/s of `train.loop.train` (a tiny `model`, where
   overhead dominates; logging every steps/8 steps, no mid-run checkpoints or samples) over
   steps/s of the bare jitted step called back to back on one device-resident batch.
 
   Both are timed `repeats` times, interleaved, best of each; the loop's rate is read
   between its first and last log, so compilation and the final save are left out.
   """
-  config = tiny.get_config()
-  config.num_steps, config.log_every, config.progress_bar = steps, max(1, steps // 8), False
-  config.sample_every = config.checkpoint_every = 10 * steps
-  config.batch_size = 8
+  config, task = _tiny_task(model, num_steps=steps, log_every=max(1, steps // 8),
+                            progress_bar=False, sample_every=10 * steps,
+                            checkpoint_every=10 * steps, batch_size=8)
   images = np.random.default_rng(0).integers(0, 256, (num_images, 32, 32, 3), np.uint8)
   source = sources.ArraySource(images, [str(i) for i in range(num_images)])
-  task = dcgan_train.task(config)
   bare_step = jax.jit(task.train_step, donate_argnums=0)
-  batch = {"image": jnp.asarray(sources.training_batch(source, config.batch_size, 0, 0))}
+  batch = jax.device_put(task.make_batch(0, sources.training_batch(source, config.batch_size,
+                                                                   0, 0)))
   rng = loop.step_rng(0, 0)
 
   def bare() -> float:
@@ -210,7 +230,7 @@ def bench_loop_overhead(steps: int = 400, num_images: int = 64, repeats: int = 3
   bare_rate = real_rate = 0.0
   for _ in range(repeats):
     bare_rate, real_rate = max(bare_rate, bare()), max(real_rate, real())
-  return Row("train loop", 8, 4, config.batch_size, "tiny 32px", real_rate, "steps/s",
+  return Row("train loop", 8, 4, config.batch_size, f"{model} tiny 32px", real_rate, "steps/s",
              note=f"bare jitted step {bare_rate:.0f} steps/s; loop / bare = {real_rate / bare_rate:.2f}")
 
 

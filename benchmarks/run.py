@@ -72,7 +72,8 @@ def main(argv):
           add(benchmark.Row("train", ngf, k, _TRAIN_BATCH.value, "pytorch eager", per_s, "steps/s",
                             note=f"ours / pytorch = {ours / per_s:.2f}"))
   if _LOOP.value:
-    add(benchmark.bench_loop_overhead())
+    for model in benchmark.LOOP_MODELS:
+      add(benchmark.bench_loop_overhead(model=model))
   for kind in _INPUTS.value:
     if kind.startswith("tfds") and importlib.util.find_spec("tensorflow_datasets") is None:
       continue

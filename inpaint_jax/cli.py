@@ -66,6 +66,7 @@ class Photo:
   original: np.ndarray  # uint8 [H, W, 3]
   box: tuple[int, int, int, int]  # the centred square (left, top, right, bottom)
   model_input: np.ndarray  # float32 [S, S, 3] in [-1, 1]
+  frames: int = 1  # an animated file's frame count (the first frame is the one read)
 
 
 def size_note(h: int, w: int, size: int) -> str:
@@ -86,9 +87,12 @@ def read_photo(path: str, size: int) -> Photo:
     original = images_lib.read_image(path)
   except (FileNotFoundError, ValueError) as e:
     raise commands.UserError(str(e)) from e
+  with Image.open(path) as im:
+    frames = getattr(im, "n_frames", 1)
   h, w = original.shape[:2]
   model_input = sources.preprocess(original, sources.CropRule("center", 1.0, size))
-  return Photo(path, original, sources.center_box(w, h), images_lib.to_float(model_input))
+  return Photo(path, original, sources.center_box(w, h), images_lib.to_float(model_input),
+               frames)
 
 
 def photo_mask(photo: Photo, size: int, mask_path: str | None, mask_type: str | None,
@@ -252,6 +256,8 @@ def inpaint_photos() -> None:
     small, full = photo_mask(photo, size, _MASK.value, _MASK_TYPE.value, _SEED.value)
     h, w = photo.original.shape[:2]
     note = size_note(h, w, size)
+    if photo.frames > 1:
+      note += f"; the file is animated ({photo.frames} frames): only the first is filled"
     if small.min() == 1.0:
       print(f"{path}: the mask has no missing pixel; the input is copied{note}")
     elif small.max() == 0.0:
@@ -262,19 +268,25 @@ def inpaint_photos() -> None:
     small_masks.append(small)
     full_masks.append(full)
 
-  cfg = config.search
-  print(f"searching z: {cfg.iterations} iterations from {cfg.start} start, {cfg.restarts} "
-        f"restart(s)" + (f", then {cfg.tune_steps} steps of generator tuning"
-                         if cfg.tune_steps else ""))
-  with _search_bar(config, len(photos)) as bar:
-    result = inpaint_lib.inpaint(np.stack([p.model_input for p in photos]), np.stack(small_masks),
-                                 params, config, _SEED.value, progress=bar.update)
-  _check_finite(np.isfinite(result.blended).all() and np.isfinite(result.losses["total"]).all(),
-                ", ".join(p for p, _ in jobs[:3]))
+  inputs = np.stack([p.model_input for p in photos])
+  if all(m.min() == 1.0 for m in small_masks):  # nothing to fill: no model call at all
+    fills_of = inputs[:, None]
+    fill_count = np.ones(len(photos), int)
+  else:
+    cfg = config.search
+    print(f"searching z: {cfg.iterations} iterations from {cfg.start} start, {cfg.restarts} "
+          f"restart(s)" + (f", then {cfg.tune_steps} steps of generator tuning"
+                           if cfg.tune_steps else ""))
+    with _search_bar(config, len(photos)) as bar:
+      result = inpaint_lib.inpaint(inputs, np.stack(small_masks), params, config, _SEED.value,
+                                   progress=bar.update)
+    _check_finite(np.isfinite(result.blended).all() and np.isfinite(result.losses["total"]).all(),
+                  ", ".join(p for p, _ in jobs[:3]))
+    fills_of, fill_count = result.fills, result.fill_count
   outputs = []
   for k, (photo, (path, out_path)) in enumerate(zip(photos, jobs)):
-    fills = result.fills[k, :result.fill_count[k]]  # the distinct ones, best first
-    if len(fills) < config.search.fills:
+    fills = fills_of[k, :fill_count[k]]  # the distinct ones, best first
+    if len(fills) < config.search.fills and small_masks[k].min() < 1.0:
       print(f"{path}: only {len(fills)} of the {config.search.fills} fills asked for differ; "
             "more --restarts give more")
     if _PASTE_BACK.value:

@@ -39,8 +39,9 @@ def test_benchmark_entry_point_writes_table_and_json(tmp_path):
 
 
 def test_loop_overhead_and_input_benchmarks_run_and_report_figures():
-  row = benchmark.bench_loop_overhead(steps=32, num_images=16, repeats=1)
-  assert row.per_s > 0 and "loop / bare = " in row.note
+  for model in benchmark.LOOP_MODELS:
+    row = benchmark.bench_loop_overhead(steps=32, num_images=16, repeats=1, model=model)
+    assert row.per_s > 0 and "loop / bare = " in row.note and model in row.impl
   for kind in ("folder", "folder lazy"):
     row = benchmark.bench_input(kind, num_images=16, batch=8, steps=3)
     assert row.what == "input" and row.impl == kind and row.per_s > 0

@@ -138,11 +138,17 @@ def test_encoder_training_learns_resumes_exports_and_checks_its_generator(model_
   step = jax.jit(lambda s, b, r: le_train.train_step(
       s, b, r, config=config, model_config=model_config.model))
   real, sample = le_train.training_masks(config, 0, 32)
-  batch = {"image": jnp.asarray(_images(model_config, g_vars, 4, seed=3)), "mask": real,
-           "sample_mask": sample}
+  assert real.shape == sample.shape == (4, 32, 32)
+  for j, m in enumerate(np.concatenate([real, sample])):  # every type, in turn
+    np.testing.assert_array_equal(m, masks_lib.draw(
+        masks_lib.MASK_TYPES[j % 4], 32, jax.random.fold_in(masks_lib.training_key(
+            config.mask_seed, 0), j)))
+  batch = {"image": jnp.asarray(_images(model_config, g_vars, 4, seed=3))}
   history = []
   for _ in range(40):
-    state, metrics = step(state, batch, jax.random.PRNGKey(0))
+    # The same batch and masks every time (the masks come from the state's step).
+    state, metrics = step(state.replace(step=jnp.zeros((), jnp.int32)), batch,
+                          jax.random.PRNGKey(0))
     history.append({k: float(v) for k, v in metrics.items()})
   assert history[-1]["latent_mse"] < 0.5 * history[0]["latent_mse"], history
   assert history[-1]["context_real"] < 0.8 * history[0]["context_real"], history

@@ -155,7 +155,21 @@ def test_all_known_mask_copies_the_input(model_file, tmp_path):
                         str(tmp_path / "m.png"), "--out", out, "--checkpoint", model_file,
                         "--iterations", "2")
   assert code == 0 and "no missing pixel; the input is copied" in stdout
+  assert "searching z" not in stdout  # nothing to fill, so no search is run
   np.testing.assert_array_equal(np.asarray(Image.open(out)), img)
+
+
+def test_an_animated_file_is_filled_from_its_first_frame_and_says_so(model_file, tmp_path):
+  frames = [Image.fromarray(np.full((32, 32, 3), v, np.uint8)) for v in (40, 200, 120)]
+  frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:], duration=50)
+  out = str(tmp_path / "r.png")
+  code, stdout, stderr = run("inpaint", "--image", str(tmp_path / "a.gif"), "--mask_type",
+                             "center", "--out", out, "--checkpoint", model_file,
+                             "--iterations", "2")
+  assert code == 0, stderr[-2000:]
+  assert "animated (3 frames): only the first is filled" in stdout
+  result = np.asarray(Image.open(out).convert("RGB"))
+  assert (result[0, 0] == 40).all()  # a known pixel of the first frame
 
 
 def test_all_missing_mask_generates(model_file, tmp_path):

@@ -1,3 +1,4 @@
+import jax
 import numpy as np
 from PIL import Image
 import pytest
@@ -80,6 +81,51 @@ def test_masks_are_reproducible_and_vary_with_the_seed():
   assert len({m.tobytes() for m in halves}) == 4  # left, right, top, bottom
   c = masks.make_mask("center", 64, 0)
   assert (c[16:48, 16:48] == 0).all() and c.sum() == 64 * 64 - 32 * 32
+
+
+def test_device_masks_have_the_host_masks_distributions():
+  kinds = tuple(masks.MASK_TYPES[j % 4] for j in range(400))
+  m = np.asarray(jax.jit(lambda k: masks.draw_batch(kinds, 32, k))(masks.training_key(3, 5)))
+  assert m.shape == (400, 32, 32) and set(np.unique(m)) <= {0.0, 1.0}
+  by_kind = {kind: m[j::4] for j, kind in enumerate(masks.MASK_TYPES)}
+  assert (by_kind["center"] == masks.center(32)).all()
+  halves = {masks.make_mask("half", 32, s).tobytes() for s in range(40)}
+  assert {h.tobytes() for h in by_kind["half"]} == halves  # each side, and nothing else
+  missing = 1.0 - by_kind["random"].mean(axis=(1, 2))
+  assert abs(missing.mean() - 0.8) < 0.01  # 100 x 1024 pixels: SE 0.0013
+  # Pixels drawn independently: two in a row agree with probability 0.2^2 + 0.8^2 = 0.68.
+  rows = by_kind["random"]
+  assert abs((rows[:, :, :, None] == rows[:, :, None, :]).mean() - 0.68) < 0.02
+  missing = 1.0 - by_kind["pattern"].mean(axis=(1, 2))
+  assert 0.22 <= missing.mean() <= 0.28 and len({p.tobytes() for p in by_kind["pattern"]}) == 100
+  # A field without a crop in the band gives the nearest crop: ~1 in 800 fields.
+  assert ((missing >= 0.2 - 1e-9) & (missing <= 0.3 + 1e-9)).mean() >= 0.97
+
+
+def test_device_pattern_mask_is_a_crop_of_pil_s_bicubic_field():
+  size, big, cells = 16, 64, 4
+  for seed in range(6):
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
+    got = np.asarray(masks.draw("pattern", size, key))
+    noise = np.asarray(jax.random.uniform(jax.random.split(key)[0], (cells, cells)))
+    field = np.asarray(Image.fromarray(noise, mode="F").resize((big, big),
+                                                               Image.Resampling.BICUBIC))
+    known = (field >= masks.PATTERN_THRESHOLD).astype(np.float32)
+    crops = {known[y:y + size, x:x + size].tobytes()
+             for y in range(big - size + 1) for x in range(big - size + 1)}
+    assert got.tobytes() in crops, seed
+
+
+def test_device_batch_is_each_mask_from_its_own_key_and_reproducible():
+  kinds = ("half", "pattern", "random", "pattern", "center")
+  key = masks.training_key(11, 7)
+  batch = np.asarray(masks.draw_batch(kinds, 16, key))
+  for j, kind in enumerate(kinds):
+    np.testing.assert_array_equal(batch[j], masks.draw(kind, 16, jax.random.fold_in(key, j)))
+  np.testing.assert_array_equal(batch, masks.draw_batch(kinds, 16, masks.training_key(11, 7)))
+  assert not np.array_equal(batch, masks.draw_batch(kinds, 16, masks.training_key(11, 8)))
+  with pytest.raises(ValueError, match="unknown mask type 'square'"):
+    masks.draw("square", 16, key)
 
 
 def test_from_png_rule(tmp_path):

@@ -1,7 +1,8 @@
 """Context Encoder training (Pathak et al. 2016): its losses, state, step and `Task`.
 
-Step `s` sees a batch and masks that depend only on `(config.seed, s)` (masks from
-`config.mask_seed`), so a run killed and resumed ends where an uninterrupted one would.
+Step `s` sees a batch that depends only on `(config.seed, s)` and masks drawn inside the
+step from `(config.mask_seed, s)`, so a run killed and resumed ends where an uninterrupted
+one would.
 """
 
 from __future__ import annotations
@@ -56,12 +57,12 @@ def train_step(state: CETrainState, batch: dict, rng: jax.Array, *,
                config: ml_collections.ConfigDict):
   """One D update, then one encoder update on (1 - w) l2 + w adversarial (w = 0.001).
 
-  batch: {'image': [B, S, S, 3] in [-1, 1], 'mask': [B, S, S] in {0, 1}, 1 = known}. The
-  step is deterministic; `rng` is there for the loop's common signature.
+  batch: {'image': [B, S, S, 3] in [-1, 1]}; the masks are the step's `training_masks`.
+  The step is deterministic; `rng` is there for the loop's common signature.
   """
   del rng
   encoder, discriminator = ce.build_models(config.model)
-  images, masks = batch["image"], batch["mask"]
+  images, masks = batch["image"], training_masks(config, state.step)
   w = config.adversarial_weight
 
   def e_loss(predicted, d_logits):
@@ -83,10 +84,11 @@ def make_train_step(config: ml_collections.ConfigDict):
   return functools.partial(train_step, config=ml_collections.FrozenConfigDict(config))
 
 
-def training_masks(config: ml_collections.ConfigDict, step: int) -> np.ndarray:
-  """The masks of step `step`: [B, S, S], drawn from seeds apart from evaluation's."""
-  ids = step * config.batch_size + np.arange(config.batch_size)
-  return masks_lib.make_masks(config.mask_type, config.model.image_size, config.mask_seed, ids)
+def training_masks(config: ml_collections.ConfigDict, step: int | jax.Array) -> jax.Array:
+  """The masks of step `step` (traceable), [B, S, S], 1 = known: drawn on the device from
+  (config.mask_seed, step), apart from evaluation's."""
+  return masks_lib.draw_batch((config.mask_type,) * config.batch_size, config.model.image_size,
+                              masks_lib.training_key(config.mask_seed, step))
 
 
 def mean_colour(source, num_images: int) -> np.ndarray:
@@ -118,7 +120,6 @@ def task(config: ml_collections.ConfigDict) -> loop.Task:
       init_state=lambda source: create_train_state(
           config, jax.random.PRNGKey(config.seed), mean_colour(source, config.fill_colour_images)),
       train_step=make_train_step(config),
-      make_batch=lambda step, images: {"image": images, "mask": training_masks(config, step)},
       picture=lambda state, source: sample_picture(config, state, source),
       shown="l2_hole")
 

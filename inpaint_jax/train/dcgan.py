@@ -107,7 +107,6 @@ def task(config: ml_collections.ConfigDict) -> loop.Task:
       name="dcgan",
       init_state=lambda source: create_train_state(config, jax.random.PRNGKey(config.seed)),
       train_step=make_train_step(config),
-      make_batch=lambda step, images: {"image": images},
       picture=lambda state, source: sample_grid(config, state),
       shown="g_loss",
       upgrade=upgrade_checkpoint)

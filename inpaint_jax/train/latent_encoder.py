@@ -4,8 +4,9 @@ E maps a masked image to a starting z for the search. With G frozen, each step
   * draws z ~ U[-1, 1], makes G(z), masks it and regresses E's answer onto z;
   * masks real training images and asks G(E(.)) to match their known pixels (the search's
     Eq. 3-weighted context loss, so E starts where the search would go).
-Masks are of all four types (`masks.make_mixed_masks`); step `s` sees a batch, masks and
-z that depend only on `(config.seed, s)`, so a killed run resumes bit-exactly.
+Masks are of all four types, drawn inside the step (`training_masks`); step `s` sees a
+batch and z that depend only on `(config.seed, s)` and masks from `(config.mask_seed, s)`,
+so a killed run resumes bit-exactly.
 
     from inpaint_jax.train import latent_encoder
     state = latent_encoder.train_and_evaluate(config, workdir)
@@ -57,7 +58,7 @@ def train_step(state: EncoderTrainState, batch: dict, rng: jax.Array, *,
   """One Adam step of E on latent_weight * |E(masked G(z)) - z|^2 + context loss (samples
   and real images).
 
-  batch: {'image': [B, S, S, 3] in [-1, 1], 'mask', 'sample_mask': [B, S, S], 1 = known}.
+  batch: {'image': [B, S, S, 3] in [-1, 1]}; the masks are the step's `training_masks`.
   Returns the new state and metrics (loss, latent_mse, context_samples, context_real).
   """
   encoder = latent_encoder.build(config.model, model_config)
@@ -66,7 +67,8 @@ def train_step(state: EncoderTrainState, batch: dict, rng: jax.Array, *,
   z = jax.random.uniform(rng, (b, model_config.z_dim), jnp.float32, -1.0, 1.0)
   samples = jax.lax.stop_gradient(generator.apply(state.g, z, train=False))
   images = jnp.concatenate([samples, batch["image"]])
-  masks = jnp.concatenate([batch["sample_mask"], batch["mask"]])
+  real_masks, sample_masks = training_masks(config, state.step, model_config.image_size)
+  masks = jnp.concatenate([sample_masks, real_masks])
 
   def loss_fn(params):
     z_hat, updates = encoder.apply({"params": params, "batch_stats": state.e.batch_stats},
@@ -83,11 +85,15 @@ def train_step(state: EncoderTrainState, batch: dict, rng: jax.Array, *,
   return state.replace(step=state.step + 1, e=e), metrics
 
 
-def training_masks(config: ml_collections.ConfigDict, step: int, image_size: int) -> tuple:
-  """(masks of the real images, masks of G's samples) of step `step`, [B, S, S] each."""
-  ids = (2 * step * config.batch_size) + np.arange(2 * config.batch_size)
-  both = masks_lib.make_mixed_masks(image_size, config.mask_seed, ids)
-  return both[:config.batch_size], both[config.batch_size:]
+def training_masks(config: ml_collections.ConfigDict, step: int | jax.Array,
+                   image_size: int) -> tuple[jax.Array, jax.Array]:
+  """(masks of the real images, masks of G's samples) of step `step` (traceable), [B, S, S]
+  each: mask j of the 2B has type MASK_TYPES[j % 4], drawn on the device from
+  (config.mask_seed, step)."""
+  b = config.batch_size
+  kinds = tuple(masks_lib.MASK_TYPES[j % len(masks_lib.MASK_TYPES)] for j in range(2 * b))
+  both = masks_lib.draw_batch(kinds, image_size, masks_lib.training_key(config.mask_seed, step))
+  return both[:b], both[b:]
 
 
 def load_dcgan(config: ml_collections.ConfigDict):
@@ -162,8 +168,6 @@ def task(config: ml_collections.ConfigDict) -> loop.Task:
                                                    jax.random.PRNGKey(config.seed)),
       train_step=functools.partial(train_step, config=ml_collections.FrozenConfigDict(config),
                                    model_config=model_config),
-      make_batch=lambda step, images: dict(
-          zip(("mask", "sample_mask"), training_masks(config, step, size)), image=images),
       picture=lambda state, source: sample_picture(config, model_config, state, source),
       shown="context_real")
 

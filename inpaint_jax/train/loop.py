@@ -35,17 +35,18 @@ class Task:
 
   init_state(source) -> the step-0 state (a flax struct with a `step` field);
   train_step(state, batch, rng) -> (state, metrics), pure (the loop jits it);
-  make_batch(step, images) -> the step's batch from its images [B, S, S, 3] in [-1, 1];
   picture(state, source) -> uint8 sample picture; shown: the metric on the progress bar;
+  make_batch(step, images) -> the step's batch from its images [B, S, S, 3] in [-1, 1]
+  (host work in the batch thread; anything random belongs in the step, from its key);
   upgrade(tree) -> a restored state dict of an older layout brought to the current one.
   """
 
   name: str
   init_state: Callable[[Any], Any]
   train_step: Callable[[Any, Any, jax.Array], tuple[Any, dict]]
-  make_batch: Callable[[int, np.ndarray], Any]
   picture: Callable[[Any, Any], np.ndarray]
   shown: str
+  make_batch: Callable[[int, np.ndarray], Any] = lambda step, images: {"image": images}
   upgrade: Callable[[dict], dict] = lambda tree: tree
 
 
