@@ -12,7 +12,8 @@ paper runs Yeh et al.'s method exactly, --preset quality adds per-image generato
 Photos of any size are centre-cropped to a square and resized to the model's size
 (64x64); with --paste_back the filled square is scaled back and pasted into the photo at
 its original resolution, only where pixels were missing. A mask file has the size of
-the photo; black (0) marks missing pixels, anything else is known.
+the photo (PNG or JPEG); dark pixels (below mid-grey) are missing, light ones known; in a
+file with transparency, the transparent pixels are the missing ones.
 """
 
 from __future__ import annotations
@@ -114,8 +115,10 @@ def photo_mask(photo: Photo, size: int, mask_path: str | None, mask_type: str | 
     if (full[outside] == 0).any():
       raise commands.UserError(f"mask {mask_path} has missing pixels outside the centred square the model "
                       f"sees in {photo.path}; crop the photo around the hole first")
-    square = Image.fromarray((full * 255).astype(np.uint8)).crop(photo.box)
-    small = np.asarray(square.resize((size, size), Image.Resampling.NEAREST)) > 127
+    # A model pixel is missing if any photo pixel under it is (area average below 1): a
+    # hole thinner than a model pixel would otherwise vanish and go unfilled.
+    square = Image.fromarray(full.astype(np.float32)).crop(photo.box)
+    small = np.asarray(square.resize((size, size), Image.Resampling.BOX)) >= 1.0 - 1e-6
     return small.astype(np.float32), full
   pixel_hash = images_lib.pixel_hashes(photo.model_input[None])[0]
   small = masks_lib.make_mask(mask_type, size, masks_lib.mask_seed(seed, pixel_hash))
@@ -268,21 +271,24 @@ def inpaint_photos() -> None:
     small_masks.append(small)
     full_masks.append(full)
 
+  # Only photos with a hole go to the model (each image's search depends on its own pixels,
+  # not on its batch); the others are copied.
   inputs = np.stack([p.model_input for p in photos])
-  if all(m.min() == 1.0 for m in small_masks):  # nothing to fill: no model call at all
-    fills_of = inputs[:, None]
-    fill_count = np.ones(len(photos), int)
-  else:
+  fills_of, fill_count = inputs[:, None], np.ones(len(photos), int)
+  holed = [k for k, m in enumerate(small_masks) if m.min() < 1.0]
+  if holed:
     cfg = config.search
-    print(f"searching z: {cfg.iterations} iterations from {cfg.start} start, {cfg.restarts} "
-          f"restart(s)" + (f", then {cfg.tune_steps} steps of generator tuning"
-                           if cfg.tune_steps else ""))
-    with _search_bar(config, len(photos)) as bar:
-      result = inpaint_lib.inpaint(inputs, np.stack(small_masks), params, config, _SEED.value,
-                                   progress=bar.update)
+    print(f"searching z for {len(holed)} photo(s): {cfg.iterations} iterations from "
+          f"{cfg.start} start, {cfg.restarts} restart(s)" +
+          (f", then {cfg.tune_steps} steps of generator tuning" if cfg.tune_steps else ""))
+    with _search_bar(config, len(holed)) as bar:
+      result = inpaint_lib.inpaint(inputs[holed], np.stack([small_masks[k] for k in holed]),
+                                   params, config, _SEED.value, progress=bar.update)
     _check_finite(np.isfinite(result.blended).all() and np.isfinite(result.losses["total"]).all(),
-                  ", ".join(p for p, _ in jobs[:3]))
-    fills_of, fill_count = result.fills, result.fill_count
+                  ", ".join(jobs[k][0] for k in holed[:3]))
+    fills_of = np.repeat(fills_of, result.fills.shape[1], axis=1)
+    fills_of[holed] = result.fills
+    fill_count[holed] = result.fill_count
   outputs = []
   for k, (photo, (path, out_path)) in enumerate(zip(photos, jobs)):
     fills = fills_of[k, :fill_count[k]]  # the distinct ones, best first

@@ -159,6 +159,25 @@ def test_all_known_mask_copies_the_input(model_file, tmp_path):
   np.testing.assert_array_equal(np.asarray(Image.open(out)), img)
 
 
+def test_a_hole_smaller_than_a_model_pixel_is_still_filled(model_file, tmp_path):
+  """A 2x2 scratch in a 256px photo covers 1/16 of one model pixel (32x32 model): that
+  model pixel counts as missing, so the scratch is filled and nothing else changes."""
+  img = np.random.default_rng(2).integers(0, 255, (256, 256, 3), dtype=np.uint8)
+  Image.fromarray(img).save(tmp_path / "p.png")
+  mask = np.full((256, 256), 255, np.uint8)
+  mask[129:131, 65:67] = 0  # away from the pixel centres a nearest-neighbour shrink samples
+  Image.fromarray(mask).save(tmp_path / "m.png")
+  out = str(tmp_path / "r.png")
+  code, stdout, stderr = run("inpaint", "--image", str(tmp_path / "p.png"), "--mask",
+                             str(tmp_path / "m.png"), "--out", out, "--checkpoint", model_file,
+                             "--iterations", "2", "--paste_back")
+  assert code == 0, stderr[-2000:]
+  assert "0.1% missing" in stdout and "searching z for 1 photo(s)" in stdout
+  result = np.asarray(Image.open(out))
+  changed = (result != img).any(-1)
+  assert changed[129:131, 65:67].all() and changed.sum() == 4
+
+
 def test_an_animated_file_is_filled_from_its_first_frame_and_says_so(model_file, tmp_path):
   frames = [Image.fromarray(np.full((32, 32, 3), v, np.uint8)) for v in (40, 200, 120)]
   frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:], duration=50)

@@ -4,6 +4,7 @@ from absl import logging
 import ml_collections
 import numpy as np
 from PIL import Image
+from PIL import ImageDraw
 import pytest
 
 from conftest import write_images
@@ -171,16 +172,59 @@ def test_the_exif_orientation_is_applied(tmp_path):
   assert shown[:5].mean() > 200 and shown[-5:].mean() < 50  # the band is now on top
 
 
-def test_grey_mask_pixels_are_known_and_counted_in_a_warning(tmp_path, monkeypatch):
+def test_in_between_mask_pixels_split_at_mid_grey_with_a_warning(tmp_path, monkeypatch):
   mask = np.full((8, 8), 255, np.uint8)
   mask[2:6, 2:6] = 0
-  mask[1, 2:6] = 128  # an anti-aliased edge
+  mask[1, 2:6] = [30, 100, 160, 250]  # an anti-aliased edge
   Image.fromarray(mask).save(tmp_path / "m.png")
   warnings = []
   monkeypatch.setattr(masks_lib.logging, "warning", lambda msg, *a: warnings.append(msg % a))
   m = masks_lib.from_png(str(tmp_path / "m.png"))
-  assert m[1, 2] == 1.0 and m[3, 3] == 0.0 and m.sum() == 64 - 16
-  assert len(warnings) == 1 and "4 pixel(s) are neither black" in warnings[0]
+  assert m[1].tolist() == [1, 1, 0, 0, 1, 1, 1, 1] and m[3, 3] == 0.0 and m.sum() == 64 - 18
+  assert len(warnings) == 1 and "4 pixel(s) are neither black nor white" in warnings[0]
+  assert "the 2 below mid-grey" in warnings[0]
+
+
+def test_a_jpeg_saved_mask_reads_as_the_mask_that_was_drawn(tmp_path):
+  drawn = Image.new("L", (96, 64), 255)
+  ImageDraw.Draw(drawn).ellipse((20, 10, 70, 50), fill=0)
+  want = (np.asarray(drawn) > 0).astype(np.float32)
+  for quality in (95, 50):
+    drawn.convert("RGB").save(tmp_path / "m.jpg", quality=quality)
+    compressed = np.asarray(Image.open(tmp_path / "m.jpg").convert("L"))
+    assert ((compressed > 0) & (want == 0)).sum() > 100  # the noise a 'black only' rule misses
+    np.testing.assert_array_equal(masks_lib.from_png(str(tmp_path / "m.jpg")), want)
+
+
+def test_a_mask_with_transparent_pixels_marks_the_hole_by_transparency(tmp_path, monkeypatch):
+  rgba = np.zeros((8, 8, 4), np.uint8)  # black everywhere: by colour, all would be missing
+  rgba[..., 3] = 255
+  rgba[2:6, 3:7, 3] = 0  # the hole, fully transparent
+  rgba[1, 3:7, 3] = 200  # a soft edge, mostly opaque: known, with a warning
+  rgba[6, 3:7, 3] = 60  # mostly transparent: missing
+  Image.fromarray(rgba).save(tmp_path / "rgba.png")
+  warnings = []
+  monkeypatch.setattr(masks_lib.logging, "warning", lambda msg, *a: warnings.append(msg % a))
+  m = masks_lib.from_png(str(tmp_path / "rgba.png"))
+  want = np.ones((8, 8), np.float32)
+  want[2:7, 3:7] = 0
+  np.testing.assert_array_equal(m, want)
+  assert len(warnings) == 1 and "8 pixel(s) are neither fully transparent" in warnings[0]
+  # Grey + alpha, and a palette image with a transparent index, follow the same rule.
+  la = Image.fromarray(np.full((8, 8), 255, np.uint8)).convert("LA")
+  la.putalpha(Image.fromarray((want * 255).astype(np.uint8)))
+  la.save(tmp_path / "la.png")
+  np.testing.assert_array_equal(masks_lib.from_png(str(tmp_path / "la.png")), want)
+  pal = Image.fromarray((1 - want).astype(np.uint8), mode="L").convert("P")
+  pal.info["transparency"] = 1
+  pal.save(tmp_path / "p.png", transparency=1)
+  np.testing.assert_array_equal(masks_lib.from_png(str(tmp_path / "p.png")), want)
+  # An opaque alpha channel changes nothing: black is the hole.
+  rgba[..., 3] = 255
+  rgba[..., :3] = 255
+  rgba[0, 0, :3] = 0
+  Image.fromarray(rgba).save(tmp_path / "opaque.png")
+  assert masks_lib.from_png(str(tmp_path / "opaque.png")).sum() == 63
 
 
 def test_tfds_cache_holds_the_decoded_examples_and_is_reused_or_rebuilt(tmp_path, monkeypatch):

@@ -130,13 +130,15 @@ def test_device_batch_is_each_mask_from_its_own_key_and_reproducible():
 
 def test_from_png_rule(tmp_path):
   arr = np.zeros((16, 16), np.uint8)
-  arr[:, 8:] = 1  # any non-zero is known
+  arr[:, 8:] = 128  # mid-grey and lighter is known, darker is missing
+  arr[:, 4] = 127
   arr[0, 0] = 255
   Image.fromarray(arr).save(tmp_path / "m.png")
   m = masks.from_png(str(tmp_path / "m.png"), 16)
-  assert m[0, 0] == 1 and m[5, 5] == 0 and (m[:, 8:] == 1).all()
+  assert m[0, 0] == 1 and m[5, 5] == 0 and (m[:, 8:] == 1).all() and (m[:, 4] == 0).all()
   rgb = np.zeros((16, 16, 3), np.uint8)
-  rgb[4:, :, 2] = 200
+  rgb[4:, :, 1] = 255  # pure green: grey level 150 (ITU-R 601), known
+  rgb[:2, :, 2] = 255  # pure blue: grey level 29, missing
   Image.fromarray(rgb).save(tmp_path / "rgb.png")
   assert masks.from_png(str(tmp_path / "rgb.png")).sum() == 12 * 16
   with pytest.raises(ValueError, match=r"m.png is 16x16, expected 64x64"):

@@ -38,12 +38,13 @@ def pixel_hashes(images) -> np.ndarray:
 
 
 def to_8bit(image: Image.Image, mode: str = "RGB") -> Image.Image:
-  """Any image Pillow opens as 8-bit `mode` ('RGB' or 'L') with its intensities kept.
+  """Any image Pillow opens as 8-bit `mode` ('RGB', 'RGBA' or 'L') with its intensities kept.
 
   The EXIF orientation is applied (a phone photo comes out upright); 16- and 32-bit
   integer images are scaled from their full range (Pillow's own conversion would clip
   them at 255); float images are taken as [0, 1]; palette, CMYK, YCbCr and the like go
-  through Pillow's conversion; an alpha channel is dropped.
+  through Pillow's conversion; an alpha channel is dropped but for 'RGBA' (opaque where the
+  file has none).
   """
   image = ImageOps.exif_transpose(image)
   if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
@@ -59,7 +60,8 @@ def to_8bit(image: Image.Image, mode: str = "RGB") -> Image.Image:
 
 
 def read_image(path: str, mode: str = "RGB") -> np.ndarray:
-  """An image file as uint8 [H, W, 3] ('RGB') or [H, W] ('L'), via `to_8bit`.
+  """An image file as uint8 [H, W, 3] ('RGB'), [H, W, 4] ('RGBA': alpha 255 where the file
+  has none) or [H, W] ('L'), via `to_8bit`.
 
   Raises FileNotFoundError if there is no such file, ValueError if it is not an image.
   """

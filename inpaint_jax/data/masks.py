@@ -108,20 +108,31 @@ def make_masks(kind: str, size: int, seed: int, ids) -> np.ndarray:
 def from_png(path: str, size: int | None = None) -> np.ndarray:
   """Reads a user's mask: float32 [H, W], 1 = known.
 
-  Rule: the file is converted to 8-bit grayscale (`images.to_8bit`, so 16-bit masks keep
-  their range; an alpha channel is ignored); a pixel is missing where that value is 0
-  (black = hole) and known anywhere else, grey included. A mask with grey pixels (e.g.
-  anti-aliased edges) gets a warning saying how many there are and that they count as
-  known. If `size` is given the mask must be `size` x `size`.
+  Rule: dark is the hole. A file with transparent pixels (an alpha channel below 255
+  anywhere) marks the hole by transparency, whatever the colours (image editors erase holes
+  that way): a pixel is missing where its alpha is below 128. Otherwise the file is
+  converted to 8-bit grayscale (`images.to_8bit`, so 16-bit masks keep their range) and a
+  pixel is missing where that value is below 128 (black = hole, white = known). Splitting
+  at mid-grey keeps a JPEG-saved mask's hole whole (compression leaves values near 0 at its
+  edges) and an anti-aliased edge where it is mostly painted; such in-between pixels get a
+  warning with their count. If `size` is given the mask must be `size` x `size`.
   """
-  gray = images_lib.read_image(path, "L")
-  if size is not None and gray.shape != (size, size):
-    raise ValueError(f"mask {path} is {gray.shape[1]}x{gray.shape[0]}, expected {size}x{size}")
-  grey = int(((gray > 0) & (gray < 255)).sum())
-  if grey:
-    logging.warning("mask %s: %d pixel(s) are neither black (0) nor white (255); they count as "
-                    "known (only black marks the hole)", path, grey)
-  return (gray != 0).astype(np.float32)
+  alpha = images_lib.read_image(path, "RGBA")[..., 3]
+  if size is not None and alpha.shape != (size, size):
+    raise ValueError(f"mask {path} is {alpha.shape[1]}x{alpha.shape[0]}, expected {size}x{size}")
+  if (alpha < 255).any():
+    values, ends = alpha, ("fully transparent", "opaque")
+    logging.info("mask %s: transparent pixels mark the hole (alpha < 128); colours are ignored",
+                 path)
+  else:
+    values, ends = images_lib.read_image(path, "L"), ("black", "white")
+  missing = values < 128
+  between = (values > 0) & (values < 255)
+  if between.any():
+    logging.warning("mask %s: %d pixel(s) are neither %s nor %s (anti-aliased edges, JPEG "
+                    "noise); the %d below mid-grey (128) count as missing, the rest as known",
+                    path, int(between.sum()), *ends, int((between & missing).sum()))
+  return (~missing).astype(np.float32)
 
 
 def make_mixed_masks(size: int, seed: int, ids) -> np.ndarray:
