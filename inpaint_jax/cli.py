@@ -9,9 +9,11 @@
 With a shipped model the search starts from its latent encoder ('fast' preset); --preset
 paper runs Yeh et al.'s method exactly, --preset quality adds per-image generator tuning.
 
-Photos of any size are centre-cropped to a square and resized to the model's size
-(64x64); with --paste_back the filled square is scaled back and pasted into the photo at
-its original resolution, only where pixels were missing. A mask file has the size of
+Photos of any size become the model's 64x64 input the way its training images did
+(--crop auto): the faces model sees the photo's centred square, the cars model the whole
+photo resized without keeping its aspect ratio (--crop square / stretch to choose); with
+--paste_back the fill is scaled back and pasted into the photo at its original
+resolution, only where pixels were missing. A mask file has the size of
 the photo (PNG or JPEG); dark pixels (below mid-grey) are missing, light ones known; in a
 file with transparency, the transparent pixels are the missing ones.
 """
@@ -49,6 +51,12 @@ _MASK = flags.DEFINE_string("mask", None, "inpaint: mask file, same size as the 
 _MASK_TYPE = flags.DEFINE_enum("mask_type", None, list(masks_lib.MASK_TYPES), "inpaint: generated mask.")
 _OUT = flags.DEFINE_string("out", None, "inpaint: output file for --image (.png or .jpg); demo: output folder.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "inpaint: output folder for --input_dir.")
+_CROP = flags.DEFINE_enum(
+    "crop", "auto", ["auto", "square", "stretch"],
+    "inpaint: how a photo becomes the model's square input: 'square' takes its centred "
+    "square, 'stretch' resizes the whole photo (aspect ratio not kept); 'auto' frames it as "
+    "the model's training images were ('stretch' for models trained on whole images or "
+    "boxes, like the cars model; 'square' for centre-cropped ones, like the faces model).")
 _PASTE_BACK = flags.DEFINE_bool("paste_back", False,
                                 "inpaint: write the result at the photo's original resolution.")
 _SEARCH = commands.define_search_flags(fills=True)
@@ -65,25 +73,38 @@ DEMO_RESTARTS = 2
 class Photo:
   path: str
   original: np.ndarray  # uint8 [H, W, 3]
-  box: tuple[int, int, int, int]  # the centred square (left, top, right, bottom)
+  box: tuple[int, int, int, int]  # what the model sees: (left, top, right, bottom)
   model_input: np.ndarray  # float32 [S, S, 3] in [-1, 1]
   frames: int = 1  # an animated file's frame count (the first frame is the one read)
 
 
-def size_note(h: int, w: int, size: int) -> str:
+def framing(crop: str, model_config) -> str:
+  """'square' or 'stretch': `crop` itself, or for 'auto' how the model's training images
+  were framed (a centred square for dataset.crop 'center', else the whole image or box)."""
+  if crop != "auto":
+    return crop
+  return "square" if model_config.dataset.get("crop", None) == "center" else "stretch"
+
+
+def size_note(h: int, w: int, size: int, crop: str = "square") -> str:
   """What happened to an h x w photo on its way to the model's size x size input ('' if
   nothing), with a warning when it had to be enlarged."""
   if (h, w) == (size, size):
     return ""
-  note = f" (centre-cropped {min(h, w)}px square, resized to {size}x{size})"
+  if crop == "stretch":
+    note = f" (resized from {w}x{h} to {size}x{size}" + (
+        ", aspect ratio not kept)" if h != w else ")")
+  else:
+    note = f" (centre-cropped {min(h, w)}px square, resized to {size}x{size})"
   if min(h, w) < size:
     note += (f"; warning: the photo is {w}x{h}, smaller than the model's {size}x{size}, so it "
              "is enlarged and the fill will be blurred")
   return note
 
 
-def read_photo(path: str, size: int) -> Photo:
-  """Reads any image, converts to RGB, centre-crops a square and resizes it to `size`."""
+def read_photo(path: str, size: int, crop: str = "square") -> Photo:
+  """Reads any image as RGB and makes the model's input: its centred square ('square') or
+  the whole photo ('stretch'), resized to `size` x `size`."""
   try:
     original = images_lib.read_image(path)
   except (FileNotFoundError, ValueError) as e:
@@ -91,9 +112,12 @@ def read_photo(path: str, size: int) -> Photo:
   with Image.open(path) as im:
     frames = getattr(im, "n_frames", 1)
   h, w = original.shape[:2]
-  model_input = sources.preprocess(original, sources.CropRule("center", 1.0, size))
-  return Photo(path, original, sources.center_box(w, h), images_lib.to_float(model_input),
-               frames)
+  if crop == "stretch":
+    rule, box = sources.CropRule("none", 1.0, size), (0, 0, w, h)
+  else:
+    rule, box = sources.CropRule("center", 1.0, size), sources.center_box(w, h)
+  model_input = sources.preprocess(original, rule)
+  return Photo(path, original, box, images_lib.to_float(model_input), frames)
 
 
 def photo_mask(photo: Photo, size: int, mask_path: str | None, mask_type: str | None,
@@ -114,11 +138,12 @@ def photo_mask(photo: Photo, size: int, mask_path: str | None, mask_type: str | 
     outside[top:bottom, left:right] = False
     if (full[outside] == 0).any():
       raise commands.UserError(f"mask {mask_path} has missing pixels outside the centred square the model "
-                      f"sees in {photo.path}; crop the photo around the hole first")
+                      f"sees in {photo.path}; crop the photo around the hole first, or give "
+                      "--crop stretch (the whole photo, squeezed to a square)")
     # A model pixel is missing if any photo pixel under it is (area average below 1): a
     # hole thinner than a model pixel would otherwise vanish and go unfilled.
-    square = Image.fromarray(full.astype(np.float32)).crop(photo.box)
-    small = np.asarray(square.resize((size, size), Image.Resampling.BOX)) >= 1.0 - 1e-6
+    seen = Image.fromarray(full.astype(np.float32)).crop(photo.box)
+    small = np.asarray(seen.resize((size, size), Image.Resampling.BOX)) >= 1.0 - 1e-6
     return small.astype(np.float32), full
   pixel_hash = images_lib.pixel_hashes(photo.model_input[None])[0]
   small = masks_lib.make_mask(mask_type, size, masks_lib.mask_seed(seed, pixel_hash))
@@ -252,13 +277,14 @@ def inpaint_photos() -> None:
   _check_writable(out_folder)
   config, params = _load(_CHECKPOINT.value)
   size = config.model.image_size
+  crop = framing(_CROP.value, config)
 
   photos, small_masks, full_masks = [], [], []
   for path, _ in jobs:
-    photo = read_photo(path, size)
+    photo = read_photo(path, size, crop)
     small, full = photo_mask(photo, size, _MASK.value, _MASK_TYPE.value, _SEED.value)
     h, w = photo.original.shape[:2]
-    note = size_note(h, w, size)
+    note = size_note(h, w, size, crop)
     if photo.frames > 1:
       note += f"; the file is animated ({photo.frames} frames): only the first is filled"
     if small.min() == 1.0:

@@ -54,14 +54,15 @@ def _error_line(stderr):
 def test_inpaint_one_photo_and_paste_back(model_file, photo, tmp_path):
   out = str(tmp_path / "out" / "result.png")
   code, stdout, stderr = run("inpaint", "--image", photo, "--mask_type", "center", "--out", out,
-                             "--checkpoint", model_file, "--iterations", "3")
+                             "--checkpoint", model_file, "--iterations", "3", "--crop", "square")
   assert code == 0, stderr[-2000:]
   assert "centre-cropped 50px square, resized to 32x32" in stdout
   assert "Unable to initialize backend" not in stderr  # library INFO lines are kept out
   assert Image.open(out).size == (32, 32)
   full = str(tmp_path / "full.png")
   code, _, stderr = run("inpaint", "--image", photo, "--mask_type", "center", "--out", full,
-                        "--checkpoint", model_file, "--iterations", "3", "--paste_back")
+                        "--checkpoint", model_file, "--iterations", "3", "--paste_back",
+                        "--crop", "square")
   assert code == 0, stderr[-2000:]
   pasted = np.asarray(Image.open(full))
   original = np.asarray(Image.open(photo).convert("RGB"))
@@ -69,6 +70,34 @@ def test_inpaint_one_photo_and_paste_back(model_file, photo, tmp_path):
   # Outside the centred 50x50 square and its central hole, the photo is untouched.
   np.testing.assert_array_equal(pasted[:, :10], original[:, :10])
   np.testing.assert_array_equal(pasted[:5], original[:5])
+
+
+def test_a_model_trained_on_whole_images_sees_the_whole_photo(model_file, photo, tmp_path):
+  """The tiny model was trained on whole images (dataset.crop 'none', as the cars model):
+  --crop auto squeezes the whole 70x50 photo to 32x32, so a hole at its left edge, outside
+  the centred square, is filled; --crop square refuses that hole and says what to do."""
+  original = np.asarray(Image.open(photo).convert("RGB"))
+  mask = np.full((50, 70), 255, np.uint8)
+  mask[20:30, 2:8] = 0
+  Image.fromarray(mask).save(tmp_path / "m.png")
+  args = ["inpaint", "--image", photo, "--mask", str(tmp_path / "m.png"), "--checkpoint",
+          model_file, "--iterations", "2"]
+  code, stdout, stderr = run(*args, "--out", str(tmp_path / "small.png"))
+  assert code == 0, stderr[-2000:]
+  assert "resized from 70x50 to 32x32, aspect ratio not kept" in stdout
+  # Known model pixels are the photo squeezed by Pillow's bicubic resize (a reference
+  # outside the package), bit for bit.
+  squeezed = np.asarray(Image.open(photo).convert("RGB").resize((32, 32), Image.BICUBIC))
+  result = np.asarray(Image.open(tmp_path / "small.png"))
+  np.testing.assert_array_equal(result[:, 8:], squeezed[:, 8:])  # the hole is at x < 4
+  code, _, stderr = run(*args, "--out", str(tmp_path / "full.png"), "--paste_back")
+  assert code == 0, stderr[-2000:]
+  pasted = np.asarray(Image.open(tmp_path / "full.png"))
+  changed = (pasted != original).any(-1)
+  assert changed[20:30, 2:8].any() and not changed[mask > 0].any()
+  code, _, stderr = run(*args, "--out", str(tmp_path / "sq.png"), "--crop", "square")
+  assert code == 2 and "outside the centred square" in _error_line(stderr)
+  assert "--crop stretch" in _error_line(stderr)
 
 
 def test_demo_writes_one_cell_per_mask_type_and_a_grid(model_file, tmp_path):
@@ -328,3 +357,17 @@ def test_size_note_says_what_happened_and_warns_when_a_photo_is_enlarged():
   assert small.startswith(" (centre-cropped 3px square, resized to 64x64)")
   assert "the photo is 3x5, smaller than the model's 64x64" in small and "blurred" in small
   assert "warning" in cli.size_note(40, 200, 64) and "warning" not in cli.size_note(64, 200, 64)
+  assert cli.size_note(109, 89, 64, "stretch") == (" (resized from 89x109 to 64x64, aspect "
+                                                   "ratio not kept)")
+  assert cli.size_note(100, 100, 64, "stretch") == " (resized from 100x100 to 64x64)"
+  assert "smaller than the model's" in cli.size_note(40, 200, 64, "stretch")
+
+
+def test_auto_framing_follows_how_the_model_was_trained():
+  from inpaint_jax import cli  # pylint: disable=import-outside-toplevel
+  from inpaint_jax.configs import presets  # pylint: disable=import-outside-toplevel
+  faces, cars = (checkpoints.load_params(presets.bundled_model_path(name))[0]
+                 for name in ("celeba", "cars"))
+  assert cli.framing("auto", faces) == "square" and cli.framing("auto", cars) == "stretch"
+  assert cli.framing("auto", tiny.get_config()) == "stretch"  # folders without a crop rule
+  assert cli.framing("square", cars) == "square" and cli.framing("stretch", faces) == "stretch"

@@ -52,6 +52,7 @@ def test_a_mask_without_hole_returns_the_input(setup):
     (lambda x, m: (np.where(np.arange(32)[None, :, None, None] == 3, np.nan, x), m), "NaN"),
     (lambda x, m: (np.zeros((3, 64, 64, 3), np.float32), np.ones((3, 64, 64), np.float32)),
      "model makes 32x32"),
+    (lambda x, m: (x[:0], m[:0]), "empty batch"),
 ])
 def test_bad_input_raises_a_value_error_naming_the_problem(setup, change, message):
   config, params = setup

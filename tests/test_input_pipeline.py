@@ -61,7 +61,8 @@ def test_folder_errors_name_the_path(tmp_path):
     ip.FolderSource(str(tmp_path / "nowhere"), "all", rule)
   folder = str(tmp_path / "imgs")
   write_images(folder, 3)
-  with pytest.raises(ValueError, match=r"range:9:9.*holds no files"):
+  with pytest.raises(ValueError, match=r"range:9:9.*holds no files: its 3 files run from "
+                     r"'000001.jpg' to '000003.jpg'; the split 'all' takes every one"):
     ip.FolderSource(folder, "range:9:9", rule)
   with pytest.raises(ValueError, match="unknown split"):
     ip.FolderSource(folder, "first-half", rule)

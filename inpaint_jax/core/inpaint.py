@@ -67,6 +67,8 @@ def validate(images, masks, image_size: int | None = None) -> tuple[np.ndarray, 
   masks = np.asarray(masks, np.float32)
   if images.ndim != 4 or images.shape[-1] != 3:
     raise ValueError(f"images must be [B, H, W, 3], got shape {images.shape}")
+  if not len(images):
+    raise ValueError(f"images is an empty batch (shape {images.shape}); pass at least one image")
   if masks.shape != images.shape[:3]:
     raise ValueError(f"masks must be [B, H, W] = {images.shape[:3]} to match the images, "
                      f"got shape {masks.shape}")

@@ -133,7 +133,10 @@ def list_split(folder: str, split: str) -> list[str]:
   else:
     raise ValueError(f"unknown split {split!r}: use 'all', 'range:FIRST:LAST' or 'list:PATH'")
   if not chosen:
-    raise ValueError(f"split {split!r} of {folder} holds no files")
+    held = (f"its {len(names)} files run from {names[0]!r} to {names[-1]!r}; the split 'all' "
+            "takes every one (--config.dataset.train_split=all / test_split=all in training "
+            "configs, --split=all in experiments)") if names else "the folder is empty"
+    raise ValueError(f"split {split!r} of {folder} holds no files: {held}")
   return chosen
 
 
