@@ -10,10 +10,12 @@ With a shipped model the search starts from its latent encoder ('fast' preset); 
 paper runs Yeh et al.'s method exactly, --preset quality adds per-image generator tuning.
 
 Photos of any size become the model's 64x64 input the way its training images did
-(--crop auto): the faces model sees the photo's centred square, the cars model the whole
-photo resized without keeping its aspect ratio (--crop square / stretch to choose); with
---paste_back the fill is scaled back and pasted into the photo at its original
-resolution, only where pixels were missing. A mask file has the size of
+(--crop auto): the faces model takes the centred square of 108/178 of the shorter side
+(photos framed like CelebA's aligned faces), the cars model the whole photo resized
+without keeping its aspect ratio (a photo framed around the car); an image already
+64x64 is taken as it is. --crop square (the whole centred square: a tight face crop) or
+--crop stretch choose. With --paste_back the fill is scaled back and pasted into the
+photo at its original resolution, only where pixels were missing. A mask file has the size of
 the photo (PNG or JPEG); dark pixels (below mid-grey) are missing, light ones known; in a
 file with transparency, the transparent pixels are the missing ones.
 """
@@ -53,10 +55,11 @@ _OUT = flags.DEFINE_string("out", None, "inpaint: output file for --image (.png 
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "inpaint: output folder for --input_dir.")
 _CROP = flags.DEFINE_enum(
     "crop", "auto", ["auto", "square", "stretch"],
-    "inpaint: how a photo becomes the model's square input: 'square' takes its centred "
-    "square, 'stretch' resizes the whole photo (aspect ratio not kept); 'auto' frames it as "
-    "the model's training images were ('stretch' for models trained on whole images or "
-    "boxes, like the cars model; 'square' for centre-cropped ones, like the faces model).")
+    "inpaint: how a photo becomes the model's square input: 'square' takes its whole "
+    "centred square, 'stretch' resizes the whole photo (aspect ratio not kept); 'auto' "
+    "frames it as the model's training images were (the faces model: the centred 108/178 "
+    "of the shorter side, as CelebA's aligned faces; the cars model: the whole photo); an "
+    "image already the model's size is taken as it is.")
 _PASTE_BACK = flags.DEFINE_bool("paste_back", False,
                                 "inpaint: write the result at the photo's original resolution.")
 _SEARCH = commands.define_search_flags(fills=True)
@@ -75,36 +78,48 @@ class Photo:
   original: np.ndarray  # uint8 [H, W, 3]
   box: tuple[int, int, int, int]  # what the model sees: (left, top, right, bottom)
   model_input: np.ndarray  # float32 [S, S, 3] in [-1, 1]
+  rule: sources.CropRule  # how model_input was made from original
   frames: int = 1  # an animated file's frame count (the first frame is the one read)
 
 
-def framing(crop: str, model_config) -> str:
-  """'square' or 'stretch': `crop` itself, or for 'auto' how the model's training images
-  were framed (a centred square for dataset.crop 'center', else the whole image or box)."""
-  if crop != "auto":
-    return crop
-  return "square" if model_config.dataset.get("crop", None) == "center" else "stretch"
+def framing(crop: str, model_config, h: int, w: int) -> sources.CropRule:
+  """How an h x w photo becomes the model's input: 'square' its whole centred square,
+  'stretch' the whole photo; 'auto' the model's training framing (`sources.crop_rule`; a
+  TFDS bounding box means the whole photo), or nothing at all for an image that is
+  already the model's size (a model input: the demo faces, a split run's originals)."""
+  size = model_config.model.image_size
+  if crop == "square":
+    return sources.CropRule("center", 1.0, size)
+  if crop == "stretch" or (h, w) == (size, size):
+    return sources.CropRule("none", 1.0, size)
+  rule = sources.crop_rule(model_config.dataset, size)
+  return rule if rule.kind == "center" else sources.CropRule("none", 1.0, size)
 
 
-def size_note(h: int, w: int, size: int, crop: str = "square") -> str:
-  """What happened to an h x w photo on its way to the model's size x size input ('' if
+def size_note(h: int, w: int, rule: sources.CropRule) -> str:
+  """What happened to an h x w photo on its way to the model's input under `rule` ('' if
   nothing), with a warning when it had to be enlarged."""
+  size = rule.size
   if (h, w) == (size, size):
     return ""
-  if crop == "stretch":
+  if rule.kind == "center":
+    left, _, right, _ = sources.center_box(w, h, rule.fraction)
+    side = right - left
+    share = "" if rule.fraction == 1.0 else f" ({rule.fraction:.0%} of the shorter side)"
+    note = f" (centre-cropped {side}px square{share}, resized to {size}x{size})"
+  else:
+    side = min(h, w)
     note = f" (resized from {w}x{h} to {size}x{size}" + (
         ", aspect ratio not kept)" if h != w else ")")
-  else:
-    note = f" (centre-cropped {min(h, w)}px square, resized to {size}x{size})"
-  if min(h, w) < size:
-    note += (f"; warning: the photo is {w}x{h}, smaller than the model's {size}x{size}, so it "
-             "is enlarged and the fill will be blurred")
+  if side < size:
+    seen = f"the photo is {w}x{h}," if rule.kind != "center" else f"the {side}px square is"
+    note += (f"; warning: {seen} smaller than the model's {size}x{size}, so it is enlarged "
+             "and the fill will be blurred")
   return note
 
 
-def read_photo(path: str, size: int, crop: str = "square") -> Photo:
-  """Reads any image as RGB and makes the model's input: its centred square ('square') or
-  the whole photo ('stretch'), resized to `size` x `size`."""
+def read_photo(path: str, crop: str, model_config) -> Photo:
+  """Reads any image as RGB and makes the model's input, framed by `framing(crop, ...)`."""
   try:
     original = images_lib.read_image(path)
   except (FileNotFoundError, ValueError) as e:
@@ -112,12 +127,10 @@ def read_photo(path: str, size: int, crop: str = "square") -> Photo:
   with Image.open(path) as im:
     frames = getattr(im, "n_frames", 1)
   h, w = original.shape[:2]
-  if crop == "stretch":
-    rule, box = sources.CropRule("none", 1.0, size), (0, 0, w, h)
-  else:
-    rule, box = sources.CropRule("center", 1.0, size), sources.center_box(w, h)
+  rule = framing(crop, model_config, h, w)
+  box = sources.center_box(w, h, rule.fraction) if rule.kind == "center" else (0, 0, w, h)
   model_input = sources.preprocess(original, rule)
-  return Photo(path, original, box, images_lib.to_float(model_input), frames)
+  return Photo(path, original, box, images_lib.to_float(model_input), rule, frames)
 
 
 def photo_mask(photo: Photo, size: int, mask_path: str | None, mask_type: str | None,
@@ -138,8 +151,9 @@ def photo_mask(photo: Photo, size: int, mask_path: str | None, mask_type: str | 
     outside[top:bottom, left:right] = False
     if (full[outside] == 0).any():
       raise commands.UserError(f"mask {mask_path} has missing pixels outside the centred square the model "
-                      f"sees in {photo.path}; crop the photo around the hole first, or give "
-                      "--crop stretch (the whole photo, squeezed to a square)")
+                      f"sees in {photo.path} ({left}, {top} to {right}, {bottom}); crop the "
+                      "photo around the hole first, or give --crop square (the whole centred "
+                      "square) or --crop stretch (the whole photo, squeezed to a square)")
     # A model pixel is missing if any photo pixel under it is (area average below 1): a
     # hole thinner than a model pixel would otherwise vanish and go unfilled.
     seen = Image.fromarray(full.astype(np.float32)).crop(photo.box)
@@ -234,10 +248,10 @@ def demo(out_dir: str) -> None:
   """Inpaints the bundled test faces with the shipped model under all four mask types."""
   _check_writable(out_dir)
   config, params = _load(_CHECKPOINT.value, iterations=DEMO_ITERATIONS, restarts=DEMO_RESTARTS)
-  size = config.model.image_size
   names = sorted(n for n in os.listdir(DEMO_FACES) if n.endswith(".png"))
-  faces = np.stack([images_lib.to_uint8(read_photo(os.path.join(DEMO_FACES, n), size).model_input)
-                    for n in names])
+  # The bundled faces are tight crops already (the model's own input size for our models).
+  faces = np.stack([images_lib.to_uint8(read_photo(os.path.join(DEMO_FACES, n), "square",
+                                                   config).model_input) for n in names])
   print(f"demo: {len(faces)} CelebA test faces (not in the training split), model "
         f"{os.path.basename(_CHECKPOINT.value or SHIPPED_MODEL)}")
   with _search_bar(config, len(faces), len(masks_lib.MASK_TYPES)) as bar:
@@ -277,14 +291,13 @@ def inpaint_photos() -> None:
   _check_writable(out_folder)
   config, params = _load(_CHECKPOINT.value)
   size = config.model.image_size
-  crop = framing(_CROP.value, config)
 
   photos, small_masks, full_masks = [], [], []
   for path, _ in jobs:
-    photo = read_photo(path, size, crop)
+    photo = read_photo(path, _CROP.value, config)
     small, full = photo_mask(photo, size, _MASK.value, _MASK_TYPE.value, _SEED.value)
     h, w = photo.original.shape[:2]
-    note = size_note(h, w, size, crop)
+    note = size_note(h, w, photo.rule)
     if photo.frames > 1:
       note += f"; the file is animated ({photo.frames} frames): only the first is filled"
     if small.min() == 1.0:

@@ -97,7 +97,33 @@ def test_a_model_trained_on_whole_images_sees_the_whole_photo(model_file, photo,
   assert changed[20:30, 2:8].any() and not changed[mask > 0].any()
   code, _, stderr = run(*args, "--out", str(tmp_path / "sq.png"), "--crop", "square")
   assert code == 2 and "outside the centred square" in _error_line(stderr)
-  assert "--crop stretch" in _error_line(stderr)
+  assert "(10, 0 to 60, 50)" in _error_line(stderr) and "--crop stretch" in _error_line(stderr)
+
+
+def test_a_model_trained_on_centre_crops_sees_the_same_crop_of_a_photo(tmp_path):
+  """A model trained on the centred half of each image (as the faces model on CelebA's
+  108/178) is shown the centred half of a photo, unless the photo is already its size."""
+  config = tiny.get_config()
+  config.dataset.crop, config.dataset.crop_fraction = "center", 0.5
+  g_vars, d_vars = models.init_variables(config.model, jax.random.PRNGKey(0))
+  model = str(tmp_path / "centre.msgpack")
+  checkpoints.export_model(model, config, g_vars, d_vars)
+  rng = np.random.default_rng(3)
+  Image.fromarray(rng.integers(0, 255, (80, 100, 3), dtype=np.uint8)).save(tmp_path / "p.png")
+  mask = np.full((80, 100), 255, np.uint8)
+  mask[38:42, 48:52] = 0
+  Image.fromarray(mask).save(tmp_path / "m.png")
+  code, stdout, stderr = run("inpaint", "--image", str(tmp_path / "p.png"), "--mask",
+                             str(tmp_path / "m.png"), "--out", str(tmp_path / "r.png"),
+                             "--checkpoint", model, "--iterations", "2")
+  assert code == 0, stderr[-2000:]
+  assert "centre-cropped 40px square (50% of the shorter side), resized to 32x32" in stdout
+  want = np.asarray(Image.open(tmp_path / "p.png").crop((30, 20, 70, 60)).resize(
+      (32, 32), Image.BICUBIC))
+  result = np.asarray(Image.open(tmp_path / "r.png"))
+  known = np.ones((32, 32), bool)
+  known[14:18, 14:18] = False  # the hole, 4 px of 40 -> model pixels 14.4..17.6
+  np.testing.assert_array_equal(result[known], want[known])
 
 
 def test_demo_writes_one_cell_per_mask_type_and_a_grid(model_file, tmp_path):
@@ -351,23 +377,39 @@ def test_compiled_programs_are_kept_between_runs(model_file, photo, tmp_path):
 
 def test_size_note_says_what_happened_and_warns_when_a_photo_is_enlarged():
   from inpaint_jax import cli  # pylint: disable=import-outside-toplevel
-  assert cli.size_note(64, 64, 64) == ""
-  assert cli.size_note(109, 89, 64) == " (centre-cropped 89px square, resized to 64x64)"
-  small = cli.size_note(5, 3, 64)
+  from inpaint_jax.data import sources  # pylint: disable=import-outside-toplevel
+  square, stretch = sources.CropRule("center", 1.0, 64), sources.CropRule("none", 1.0, 64)
+  assert cli.size_note(64, 64, square) == ""
+  assert cli.size_note(109, 89, square) == " (centre-cropped 89px square, resized to 64x64)"
+  small = cli.size_note(5, 3, square)
   assert small.startswith(" (centre-cropped 3px square, resized to 64x64)")
-  assert "the photo is 3x5, smaller than the model's 64x64" in small and "blurred" in small
-  assert "warning" in cli.size_note(40, 200, 64) and "warning" not in cli.size_note(64, 200, 64)
-  assert cli.size_note(109, 89, 64, "stretch") == (" (resized from 89x109 to 64x64, aspect "
-                                                   "ratio not kept)")
-  assert cli.size_note(100, 100, 64, "stretch") == " (resized from 100x100 to 64x64)"
-  assert "smaller than the model's" in cli.size_note(40, 200, 64, "stretch")
+  assert "the 3px square is smaller than the model's 64x64" in small and "blurred" in small
+  assert "warning" in cli.size_note(40, 200, square)
+  assert "warning" not in cli.size_note(64, 200, square)
+  assert cli.size_note(109, 89, stretch) == " (resized from 89x109 to 64x64, aspect ratio not kept)"
+  assert cli.size_note(100, 100, stretch) == " (resized from 100x100 to 64x64)"
+  assert "the photo is 200x40, smaller than the model's" in cli.size_note(40, 200, stretch)
+  celeba = sources.CropRule("center", 108 / 178, 64)
+  assert cli.size_note(218, 178, celeba) == (" (centre-cropped 108px square (61% of the shorter "
+                                             "side), resized to 64x64)")
+  assert "warning: the 54px square is smaller" in cli.size_note(109, 89, celeba)
 
 
 def test_auto_framing_follows_how_the_model_was_trained():
   from inpaint_jax import cli  # pylint: disable=import-outside-toplevel
   from inpaint_jax.configs import presets  # pylint: disable=import-outside-toplevel
+  from inpaint_jax.data import sources  # pylint: disable=import-outside-toplevel
   faces, cars = (checkpoints.load_params(presets.bundled_model_path(name))[0]
                  for name in ("celeba", "cars"))
-  assert cli.framing("auto", faces) == "square" and cli.framing("auto", cars) == "stretch"
-  assert cli.framing("auto", tiny.get_config()) == "stretch"  # folders without a crop rule
-  assert cli.framing("square", cars) == "square" and cli.framing("stretch", faces) == "stretch"
+  assert cli.framing("auto", faces, 218, 178) == sources.CropRule("center", 108 / 178, 64)
+  assert cli.framing("auto", cars, 61, 128) == sources.CropRule("none", 1.0, 64)
+  assert cli.framing("auto", faces, 64, 64) == sources.CropRule("none", 1.0, 64)  # as it is
+  tiny_config = tiny.get_config()  # a folder config without a crop rule: whole images
+  assert cli.framing("auto", tiny_config, 50, 70) == sources.CropRule("none", 1.0, 32)
+  tiny_config.dataset.crop = None  # the TFDS builder's default framing
+  tiny_config.dataset.source, tiny_config.dataset.name = "tfds", "cars196"  # boxes
+  assert cli.framing("auto", tiny_config, 50, 70) == sources.CropRule("none", 1.0, 32)
+  tiny_config.dataset.name = "celeb_a"  # TFDS CelebA: the builder's default crop
+  assert cli.framing("auto", tiny_config, 50, 70) == sources.CropRule("center", 108 / 178, 32)
+  assert cli.framing("square", cars, 61, 128) == sources.CropRule("center", 1.0, 64)
+  assert cli.framing("stretch", faces, 218, 178) == sources.CropRule("none", 1.0, 64)

@@ -336,19 +336,25 @@ class TfdsSource:
 # ----------------------------------------------------------------------------- factory
 
 
+def crop_rule(dataset_config: ml_collections.ConfigDict, image_size: int) -> CropRule:
+  """How `config.dataset`'s images are framed: its `crop` and `crop_fraction`, else the
+  TFDS builder's default (`TFDS_CROPS`), else the whole image."""
+  default_kind, default_fraction = ("none", 1.0)
+  if dataset_config.get("source", None) == "tfds":
+    default_kind, default_fraction = TFDS_CROPS.get(dataset_config.name, ("none", 1.0))
+  return CropRule(dataset_config.get("crop", None) or default_kind,
+                  dataset_config.get("crop_fraction", None) or default_fraction, image_size)
+
+
 def make_source(dataset_config: ml_collections.ConfigDict, split: str, image_size: int):
   """A `FolderSource` or `TfdsSource` for `config.dataset` and one split."""
-  kind = dataset_config.get("crop", None)
+  rule = crop_rule(dataset_config, image_size)
   if dataset_config.source == "tfds":
-    default_kind, default_fraction = TFDS_CROPS.get(dataset_config.name, ("none", 1.0))
-    rule = CropRule(kind or default_kind, dataset_config.get("crop_fraction", None) or default_fraction,
-                    image_size)
     return TfdsSource(dataset_config.name, split, rule, dataset_config.get("data_dir", None),
                       dataset_config.get("download", True),
                       in_memory=dataset_config.get("in_memory", False),
                       cache_dir=dataset_config.get("cache_dir", None))
   if dataset_config.source == "folder":
-    rule = CropRule(kind or "none", dataset_config.get("crop_fraction", None) or 1.0, image_size)
     return FolderSource(dataset_config.folder, split, rule,
                         in_memory=dataset_config.get("in_memory", True))
   raise ValueError(f"dataset.source must be 'tfds' or 'folder', got {dataset_config.source!r}")
