@@ -22,16 +22,20 @@ class UserError(Exception):
 
 
 def report_user_errors(main: Callable) -> Callable:
-  """Wraps an absl `main(argv)`: UserError, absl's UsageError, ValueError and
-  FileNotFoundError (what the package raises for bad input) end the program with
-  `<prog>: error: <message>` and exit status 2."""
+  """Wraps an absl `main(argv)`: UserError, absl's UsageError, ValueError (what the package
+  raises for bad input) and OSError (a path that cannot be read or written: missing,
+  forbidden, a full disk) end the program with `<prog>: error: <message>` and exit
+  status 2."""
 
   @functools.wraps(main)
   def wrapped(argv):
     try:
       return main(argv)
-    except (UserError, app.UsageError, ValueError, FileNotFoundError) as e:
-      print(f"{os.path.basename(sys.argv[0])}: error: {e}", file=sys.stderr)
+    except (UserError, app.UsageError, ValueError, OSError) as e:
+      message = str(e)
+      if isinstance(e, OSError) and e.strerror and e.filename:  # not "[Errno 13] ..."
+        message = f"{e.strerror}: {e.filename}"
+      print(f"{os.path.basename(sys.argv[0])}: error: {message}", file=sys.stderr)
       sys.exit(2)
 
   return wrapped

@@ -124,3 +124,26 @@ def test_one_cpu_device_per_core_keeps_what_the_user_set(monkeypatch):
   monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
   commands.one_cpu_device_per_core()
   assert "XLA_FLAGS" not in os.environ
+
+
+def test_a_path_that_cannot_be_read_or_written_is_a_one_line_error(tmp_path, monkeypatch,
+                                                                   capsys):
+  """Every command's main goes through `report_user_errors`: an OSError (a folder that
+  cannot be made, a permission refused) is one line without its errno, exit status 2."""
+  from inpaint_jax import commands  # pylint: disable=import-outside-toplevel
+  from inpaint_jax.data import images as images_lib  # pylint: disable=import-outside-toplevel
+  monkeypatch.setattr(sys, "argv", ["prog"])
+  (tmp_path / "a_file").write_text("x")
+  export_under_a_file = lambda argv: images_lib.atomic_write_bytes(
+      str(tmp_path / "a_file" / "model.msgpack"), b"data")
+
+  def refused(argv):
+    raise PermissionError(13, "Permission denied", "/data/out.png")  # root is never refused
+
+  for main, line in ((export_under_a_file, f"File exists: {tmp_path / 'a_file'}"),
+                     (refused, "Permission denied: /data/out.png")):
+    with pytest.raises(SystemExit) as exit_info:
+      commands.report_user_errors(main)([])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"prog: error: {line}\n"
+  assert os.listdir(tmp_path) == ["a_file"]
