@@ -22,13 +22,11 @@ file with transparency, the transparent pixels are the missing ones.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 
 from absl import flags
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from inpaint_jax import ASSETS
@@ -37,6 +35,7 @@ from inpaint_jax.configs import presets
 from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.data import images as images_lib
 from inpaint_jax.data import masks as masks_lib
+from inpaint_jax.data import photos as photos_lib
 from inpaint_jax.data import sources
 from inpaint_jax.evaluation import examples
 from inpaint_jax.evaluation import runner
@@ -72,68 +71,7 @@ DEMO_RESTARTS = 2
 # ----------------------------------------------------------------------------- photos
 
 
-@dataclasses.dataclass
-class Photo:
-  path: str
-  original: np.ndarray  # uint8 [H, W, 3]
-  box: tuple[int, int, int, int]  # what the model sees: (left, top, right, bottom)
-  model_input: np.ndarray  # float32 [S, S, 3] in [-1, 1]
-  rule: sources.CropRule  # how model_input was made from original
-  frames: int = 1  # an animated file's frame count (the first frame is the one read)
-
-
-def framing(crop: str, model_config, h: int, w: int) -> sources.CropRule:
-  """How an h x w photo becomes the model's input: 'square' its whole centred square,
-  'stretch' the whole photo; 'auto' the model's training framing (`sources.crop_rule`; a
-  TFDS bounding box means the whole photo), or nothing at all for an image that is
-  already the model's size (a model input: the demo faces, a split run's originals)."""
-  size = model_config.model.image_size
-  if crop == "square":
-    return sources.CropRule("center", 1.0, size)
-  if crop == "stretch" or (h, w) == (size, size):
-    return sources.CropRule("none", 1.0, size)
-  rule = sources.crop_rule(model_config.dataset, size)
-  return rule if rule.kind == "center" else sources.CropRule("none", 1.0, size)
-
-
-def size_note(h: int, w: int, rule: sources.CropRule) -> str:
-  """What happened to an h x w photo on its way to the model's input under `rule` ('' if
-  nothing), with a warning when it had to be enlarged."""
-  size = rule.size
-  if (h, w) == (size, size):
-    return ""
-  if rule.kind == "center":
-    left, _, right, _ = sources.center_box(w, h, rule.fraction)
-    side = right - left
-    share = "" if rule.fraction == 1.0 else f" ({rule.fraction:.0%} of the shorter side)"
-    note = f" (centre-cropped {side}px square{share}, resized to {size}x{size})"
-  else:
-    side = min(h, w)
-    note = f" (resized from {w}x{h} to {size}x{size}" + (
-        ", aspect ratio not kept)" if h != w else ")")
-  if side < size:
-    seen = f"the photo is {w}x{h}," if rule.kind != "center" else f"the {side}px square is"
-    note += (f"; warning: {seen} smaller than the model's {size}x{size}, so it is enlarged "
-             "and the fill will be blurred")
-  return note
-
-
-def read_photo(path: str, crop: str, model_config) -> Photo:
-  """Reads any image as RGB and makes the model's input, framed by `framing(crop, ...)`."""
-  try:
-    original = images_lib.read_image(path)
-  except (FileNotFoundError, ValueError) as e:
-    raise commands.UserError(str(e)) from e
-  with Image.open(path) as im:
-    frames = getattr(im, "n_frames", 1)
-  h, w = original.shape[:2]
-  rule = framing(crop, model_config, h, w)
-  box = sources.center_box(w, h, rule.fraction) if rule.kind == "center" else (0, 0, w, h)
-  model_input = sources.preprocess(original, rule)
-  return Photo(path, original, box, images_lib.to_float(model_input), rule, frames)
-
-
-def photo_mask(photo: Photo, size: int, mask_path: str | None, mask_type: str | None,
+def photo_mask(photo: photos_lib.Photo, size: int, mask_path: str | None, mask_type: str | None,
                seed: int) -> tuple[np.ndarray, np.ndarray]:
   """(model-size mask [S, S], photo-size mask [H, W]); 1 = known. A generated mask depends
   on (seed, the photo's pixel hash), as everywhere else."""
@@ -154,31 +92,10 @@ def photo_mask(photo: Photo, size: int, mask_path: str | None, mask_type: str | 
                       f"sees in {photo.path} ({left}, {top} to {right}, {bottom}); crop the "
                       "photo around the hole first, or give --crop square (the whole centred "
                       "square) or --crop stretch (the whole photo, squeezed to a square)")
-    # A model pixel is missing if any photo pixel under it is (area average below 1): a
-    # hole thinner than a model pixel would otherwise vanish and go unfilled.
-    seen = Image.fromarray(full.astype(np.float32)).crop(photo.box)
-    small = np.asarray(seen.resize((size, size), Image.Resampling.BOX)) >= 1.0 - 1e-6
-    return small.astype(np.float32), full
+    return photos_lib.shrink_mask(photo, full, size), full
   pixel_hash = images_lib.pixel_hashes(photo.model_input[None])[0]
   small = masks_lib.make_mask(mask_type, size, masks_lib.mask_seed(seed, pixel_hash))
-  full = np.ones((h, w), np.float32)
-  left, top, right, bottom = photo.box
-  big = Image.fromarray((small * 255).astype(np.uint8)).resize((right - left, bottom - top),
-                                                               Image.Resampling.NEAREST)
-  full[top:bottom, left:right] = np.asarray(big) > 127
-  return small, full
-
-
-def paste_back(photo: Photo, filled: np.ndarray, full_mask: np.ndarray) -> np.ndarray:
-  """The photo at full resolution with missing pixels taken from the scaled-up result."""
-  left, top, right, bottom = photo.box
-  up = Image.fromarray(images_lib.to_uint8(filled)).resize((right - left, bottom - top),
-                                                               Image.Resampling.BICUBIC)
-  out = photo.original.copy()
-  region = out[top:bottom, left:right]
-  hole = full_mask[top:bottom, left:right] == 0
-  region[hole] = np.asarray(up)[hole]
-  return out
+  return small, photos_lib.grow_mask(photo, small)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -250,8 +167,8 @@ def demo(out_dir: str) -> None:
   config, params = _load(_CHECKPOINT.value, iterations=DEMO_ITERATIONS, restarts=DEMO_RESTARTS)
   names = sorted(n for n in os.listdir(DEMO_FACES) if n.endswith(".png"))
   # The bundled faces are tight crops already (the model's own input size for our models).
-  faces = np.stack([images_lib.to_uint8(read_photo(os.path.join(DEMO_FACES, n), "square",
-                                                   config).model_input) for n in names])
+  faces = np.stack([images_lib.to_uint8(photos_lib.read_photo(os.path.join(DEMO_FACES, n),
+                                                              "square", config).model_input) for n in names])
   print(f"demo: {len(faces)} CelebA test faces (not in the training split), model "
         f"{os.path.basename(_CHECKPOINT.value or SHIPPED_MODEL)}")
   with _search_bar(config, len(faces), len(masks_lib.MASK_TYPES)) as bar:
@@ -294,10 +211,13 @@ def inpaint_photos() -> None:
 
   photos, small_masks, full_masks = [], [], []
   for path, _ in jobs:
-    photo = read_photo(path, _CROP.value, config)
+    try:
+      photo = photos_lib.read_photo(path, _CROP.value, config)
+    except (FileNotFoundError, ValueError) as e:
+      raise commands.UserError(str(e)) from e
     small, full = photo_mask(photo, size, _MASK.value, _MASK_TYPE.value, _SEED.value)
     h, w = photo.original.shape[:2]
-    note = size_note(h, w, photo.rule)
+    note = photos_lib.size_note(h, w, photo.rule)
     if photo.frames > 1:
       note += f"; the file is animated ({photo.frames} frames): only the first is filled"
     if small.min() == 1.0:
@@ -335,7 +255,7 @@ def inpaint_photos() -> None:
       print(f"{path}: only {len(fills)} of the {config.search.fills} fills asked for differ; "
             "more --restarts give more")
     if _PASTE_BACK.value:
-      shown = [paste_back(photo, fill, full_masks[k]) for fill in fills]
+      shown = [photos_lib.paste_back(photo, fill, full_masks[k]) for fill in fills]
     else:
       shown = [images_lib.to_uint8(fill) for fill in fills]
     outputs.append((out_path, shown[0] if len(shown) == 1 else images_lib.grid(

@@ -82,3 +82,27 @@ def test_torch_peer_computes_the_same_model_and_search():
   theirs = torch_peer.search(tg, td, torch.from_numpy(y.transpose(0, 3, 1, 2).copy()),
                              torch.from_numpy(w), torch.from_numpy(z), 10).numpy()
   np.testing.assert_allclose(np.asarray(ours.z), theirs, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_crop_framing_script_scores_both_framings_of_the_same_photos(tmp_path):
+  from inpaint_jax.configs import tiny  # pylint: disable=import-outside-toplevel
+  from inpaint_jax.train import checkpoints  # pylint: disable=import-outside-toplevel
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  config = tiny.get_config()  # trained on whole images: auto is 'stretch'
+  g_vars, d_vars = models.init_variables(config.model, jax.random.PRNGKey(0))
+  model = str(tmp_path / "tiny.msgpack")
+  checkpoints.export_model(model, config, g_vars, d_vars)
+  rng = np.random.default_rng(0)
+  for i in range(3):
+    Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(
+        tmp_path / f"{i:05d}.png")
+  proc = subprocess.run(
+      [sys.executable, os.path.join(REPO, "benchmarks", "crop_framing.py"), "--dataset=cars",
+       f"--checkpoint={model}", f"--folder={tmp_path}", "--split=range:00000:00002",
+       "--preset=paper", "--iterations=2"], capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "--crop auto   (CropRule(kind='none'" in proc.stdout
+  assert "--crop square (CropRule(kind='center', fraction=1.0" in proc.stdout
+  assert "over 3 photos" in proc.stdout and "auto - square: " in proc.stdout
+
