@@ -7,9 +7,8 @@ square, the CLI's only framing before 0.10), on the same photos and holes.
 
 Each photo gets a centred square hole (celeba: half the side of the faces' training crop,
 108/178 of the shorter side; cars: half the photo's height, so it fits both framings), is
-filled through the CLI's own path (`data/photos.py`: read_photo, shrink_mask; inpaint;
-paste_back) and
-scored over the hole's photo pixels. Prints each framing's mean ± standard error and the
+filled through the CLI's own path (`data/photos.py` read_photo and shrink_mask, `inpaint`,
+paste_back) and scored over the hole's photo pixels. Prints each framing's mean ± standard error and the
 paired difference. BUILD_NOTES.md 0.10: celeba +3.03 ± 0.31 dB, cars +0.54 ± 0.23 (fast).
 """
 

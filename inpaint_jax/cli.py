@@ -230,24 +230,21 @@ def inpaint_photos() -> None:
     small_masks.append(small)
     full_masks.append(full)
 
-  # Only photos with a hole go to the model (each image's search depends on its own pixels,
-  # not on its batch); the others are copied.
   inputs = np.stack([p.model_input for p in photos])
-  fills_of, fill_count = inputs[:, None], np.ones(len(photos), int)
-  holed = [k for k, m in enumerate(small_masks) if m.min() < 1.0]
-  if holed:
+  if all(m.min() == 1.0 for m in small_masks):  # nothing to fill: no model call at all
+    fills_of = inputs[:, None]
+    fill_count = np.ones(len(photos), int)
+  else:  # `inpaint` returns any hole-free photo unchanged
     cfg = config.search
-    print(f"searching z for {len(holed)} photo(s): {cfg.iterations} iterations from "
+    print(f"searching z for {len(photos)} photo(s): {cfg.iterations} iterations from "
           f"{cfg.start} start, {cfg.restarts} restart(s)" +
           (f", then {cfg.tune_steps} steps of generator tuning" if cfg.tune_steps else ""))
-    with _search_bar(config, len(holed)) as bar:
-      result = inpaint_lib.inpaint(inputs[holed], np.stack([small_masks[k] for k in holed]),
-                                   params, config, _SEED.value, progress=bar.update)
+    with _search_bar(config, len(photos)) as bar:
+      result = inpaint_lib.inpaint(inputs, np.stack(small_masks), params, config, _SEED.value,
+                                   progress=bar.update)
     _check_finite(np.isfinite(result.blended).all() and np.isfinite(result.losses["total"]).all(),
-                  ", ".join(jobs[k][0] for k in holed[:3]))
-    fills_of = np.repeat(fills_of, result.fills.shape[1], axis=1)
-    fills_of[holed] = result.fills
-    fill_count[holed] = result.fill_count
+                  ", ".join(p for p, _ in jobs[:3]))
+    fills_of, fill_count = result.fills, result.fill_count
   outputs = []
   for k, (photo, (path, out_path)) in enumerate(zip(photos, jobs)):
     fills = fills_of[k, :fill_count[k]]  # the distinct ones, best first

@@ -339,9 +339,8 @@ class TfdsSource:
 def crop_rule(dataset_config: ml_collections.ConfigDict, image_size: int) -> CropRule:
   """How `config.dataset`'s images are framed: its `crop` and `crop_fraction`, else the
   TFDS builder's default (`TFDS_CROPS`), else the whole image."""
-  default_kind, default_fraction = ("none", 1.0)
-  if dataset_config.get("source", None) == "tfds":
-    default_kind, default_fraction = TFDS_CROPS.get(dataset_config.name, ("none", 1.0))
+  tfds = dataset_config.get("source", None) == "tfds"
+  default_kind, default_fraction = TFDS_CROPS.get(dataset_config.name if tfds else "", ("none", 1.0))
   return CropRule(dataset_config.get("crop", None) or default_kind,
                   dataset_config.get("crop_fraction", None) or default_fraction, image_size)
 
