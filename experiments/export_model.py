@@ -25,6 +25,7 @@ flags.mark_flags_as_required(["workdir", "out"])
 
 def main(argv):
   del argv
+  commands.check_paths({"--out": _OUT.value}, {"--workdir": _WORKDIR.value})
   if latent_encoder.is_workdir(_WORKDIR.value):
     latent_encoder.export(_WORKDIR.value, _OUT.value, _STEP.value, np.dtype(_DTYPE.value))
     print(f"wrote {_OUT.value}")

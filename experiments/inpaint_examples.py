@@ -37,6 +37,9 @@ def main(argv):
   commands.one_cpu_device_per_core()
   config, params = checkpoints.load_params(_CHECKPOINT.value, iterations=_ITERS.value,
                                            restarts=_RESTARTS.value, folder=_FOLDER.value)
+  folder = config.dataset.folder if config.dataset.source == "folder" else None
+  commands.check_paths({"--out": _OUT.value}, {"--checkpoint": _CHECKPOINT.value,
+                                               "--folder": folder})
   source = sources.make_source(config.dataset, _SPLIT.value or config.dataset.test_split,
                                config.model.image_size)
   method = runner.ours(params, config, _SEED.value)

@@ -41,12 +41,18 @@ flags.mark_flags_as_required(["checkpoint", "out"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if _FOLDER.value and _TFDS.value:
+    raise commands.UserError("give one of --folder or --tfds_name, not both")
   if _COORD.value:
     jax.distributed.initialize(_COORD.value, _NPROC.value, _PID.value)
   else:  # several hosts: each already runs its own share
     commands.one_cpu_device_per_core()
   config, params = checkpoints.load_params(_CHECKPOINT.value, folder=_FOLDER.value,
                                            tfds_name=_TFDS.value, **_SEARCH.overrides())
+  folder = config.dataset.folder if config.dataset.source == "folder" else None
+  commands.check_paths({"--out": _OUT.value},
+                       {"--checkpoint": _CHECKPOINT.value, "--folder": folder,
+                        "--encoder": _SEARCH.overrides().get("encoder")})
   source = sources.make_source(config.dataset, _SPLIT.value or config.dataset.test_split,
                                config.model.image_size)
   method = runner.ours(params, config, _SEED.value)

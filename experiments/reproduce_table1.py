@@ -45,6 +45,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   commands.one_cpu_device_per_core()
+  inputs = {"--celeba_folder": _CELEBA_FOLDER.value, "--cars_folder": _CARS_FOLDER.value,
+            "--ce_root": _CE_ROOT.value, "--celeba_checkpoint": _CELEBA_CKPT.value,
+            "--cars_checkpoint": _CARS_CKPT.value, "--svhn_checkpoint": _SVHN_CKPT.value}
+  commands.check_paths({"--workdir": _WORKDIR.value, "--out": _OUT.value}, inputs)
   common = dict(ce_root=_CE_ROOT.value, iterations=_ITERS.value, restarts=_RESTARTS.value,
                 with_train=_NN.value and "nn" in _METHODS.value)
   runs, missing = [], {}

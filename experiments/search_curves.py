@@ -45,6 +45,9 @@ def main(argv):
   model = _CHECKPOINT.value or presets.bundled_model_path(_DATASET.value)
   encoder = _ENCODER.value or presets.bundled_encoder_for(model)
   config, params = checkpoints.load_params(model, encoder, folder=_FOLDER.value)
+  folder = config.dataset.folder if config.dataset.source == "folder" else None
+  commands.check_paths({"--out": _OUT.value}, {"--checkpoint": _CHECKPOINT.value,
+                                               "--encoder": _ENCODER.value, "--folder": folder})
   source = sources.make_source(config.dataset, config.dataset.test_split, config.model.image_size)
   n = min(_NUM.value, len(source))
   images = images_lib.to_float(sources.take(source, np.arange(n)))

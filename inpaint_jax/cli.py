@@ -1,10 +1,11 @@
-"""`inpaint-jax`: the demo, and inpainting a user's own photos.
+"""`inpaint-jax`: the demo, inpainting a user's own photos, and a page to paint a hole.
 
   inpaint-jax demo [--out demo_out] [--preset paper]
   inpaint-jax inpaint --image photo.jpg --mask_type center --out result.png [--paste_back]
   inpaint-jax inpaint --image photo.jpg --mask mask.png --out result.png
   inpaint-jax inpaint --input_dir photos/ --mask_type half --output_dir results/
   inpaint-jax inpaint --image photo.jpg --mask_type half --out fills.png --restarts 8 --fills 4
+  inpaint-jax serve [--port 8765] [--host 127.0.0.1] [--checkpoint model.msgpack]
 
 With a shipped model the search starts from its latent encoder ('fast' preset); --preset
 paper runs Yeh et al.'s method exactly, --preset quality adds per-image generator tuning.
@@ -63,39 +64,13 @@ _PASTE_BACK = flags.DEFINE_bool("paste_back", False,
                                 "inpaint: write the result at the photo's original resolution.")
 _SEARCH = commands.define_search_flags(fills=True)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of generated masks and of the search.")
+_HOST = flags.DEFINE_string("host", "127.0.0.1", "serve: the address to listen on (the default "
+                            "is this machine only; 0.0.0.0 opens the page to the network).")
+_PORT = flags.DEFINE_integer("port", 8765, "serve: the port to listen on.", lower_bound=1,
+                             upper_bound=65535)
 
 DEMO_ITERATIONS = 500
 DEMO_RESTARTS = 2
-
-
-# ----------------------------------------------------------------------------- photos
-
-
-def photo_mask(photo: photos_lib.Photo, size: int, mask_path: str | None, mask_type: str | None,
-               seed: int) -> tuple[np.ndarray, np.ndarray]:
-  """(model-size mask [S, S], photo-size mask [H, W]); 1 = known. A generated mask depends
-  on (seed, the photo's pixel hash), as everywhere else."""
-  h, w = photo.original.shape[:2]
-  if mask_path:
-    try:
-      full = masks_lib.from_png(mask_path)
-    except (FileNotFoundError, ValueError) as e:
-      raise commands.UserError(str(e)) from e
-    if full.shape != (h, w):
-      raise commands.UserError(f"mask {mask_path} is {full.shape[1]}x{full.shape[0]} but image "
-                      f"{photo.path} is {w}x{h}")
-    left, top, right, bottom = photo.box
-    outside = np.ones((h, w), bool)
-    outside[top:bottom, left:right] = False
-    if (full[outside] == 0).any():
-      raise commands.UserError(f"mask {mask_path} has missing pixels outside the centred square the model "
-                      f"sees in {photo.path} ({left}, {top} to {right}, {bottom}); crop the "
-                      "photo around the hole first, or give --crop square (the whole centred "
-                      "square) or --crop stretch (the whole photo, squeezed to a square)")
-    return photos_lib.shrink_mask(photo, full, size), full
-  pixel_hash = images_lib.pixel_hashes(photo.model_input[None])[0]
-  small = masks_lib.make_mask(mask_type, size, masks_lib.mask_seed(seed, pixel_hash))
-  return small, photos_lib.grow_mask(photo, small)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -156,13 +131,14 @@ def _check_finite(finite: bool, what: str) -> None:
 
 def _search_bar(config, num_images: int, runs: int = 1) -> tqdm:
   """A progress bar over the search iterations of `runs` calls of `inpaint` on `num_images`."""
-  chunks = -(-num_images // inpaint_lib.images_per_chunk(config.search, num_images))
-  return tqdm(total=runs * chunks * config.search.iterations, desc="search", unit="it",
-              leave=False)
+  return tqdm(total=runs * inpaint_lib.progress_total(config.search, num_images), desc="search",
+              unit="it", leave=False)
 
 
 def demo(out_dir: str) -> None:
   """Inpaints the bundled test faces with the shipped model under all four mask types."""
+  commands.check_paths({"--out": out_dir}, {"--checkpoint": _CHECKPOINT.value,
+                                            "--encoder": _SEARCH.holders["encoder"].value})
   _check_writable(out_dir)
   config, params = _load(_CHECKPOINT.value, iterations=DEMO_ITERATIONS, restarts=DEMO_RESTARTS)
   names = sorted(n for n in os.listdir(DEMO_FACES) if n.endswith(".png"))
@@ -204,6 +180,10 @@ def inpaint_photos() -> None:
     jobs = [(os.path.join(_INPUT_DIR.value, n),
              os.path.join(_OUTPUT_DIR.value, os.path.splitext(n)[0] + ".png")) for n in names]
     out_folder = _OUTPUT_DIR.value
+  commands.check_paths({"--out": _OUT.value, "--output_dir": _OUTPUT_DIR.value},
+                       {"--image": _IMAGE.value, "--input_dir": _INPUT_DIR.value,
+                        "--mask": _MASK.value, "--checkpoint": _CHECKPOINT.value,
+                        "--encoder": _SEARCH.holders["encoder"].value})
   _check_outputs(jobs)
   _check_writable(out_folder)
   config, params = _load(_CHECKPOINT.value)
@@ -215,7 +195,7 @@ def inpaint_photos() -> None:
       photo = photos_lib.read_photo(path, _CROP.value, config)
     except (FileNotFoundError, ValueError) as e:
       raise commands.UserError(str(e)) from e
-    small, full = photo_mask(photo, size, _MASK.value, _MASK_TYPE.value, _SEED.value)
+    small, full = photos_lib.photo_mask(photo, size, _MASK.value, _MASK_TYPE.value, _SEED.value)
     h, w = photo.original.shape[:2]
     note = photos_lib.size_note(h, w, photo.rule)
     if photo.frames > 1:
@@ -267,17 +247,64 @@ def inpaint_photos() -> None:
     print(f"wrote {out_path}")
 
 
+def serve() -> None:
+  """Serves the page to paint a hole and fill it (`inpaint_jax.serve.app`)."""
+  try:
+    from inpaint_jax.serve import app as serve_app  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise commands.UserError(f"serve needs the [serve] extra ({e.name} is missing): pip "
+                             "install 'inpaint-jax[serve]'") from e
+  encoder = _SEARCH.holders["encoder"].value
+  if encoder and not _CHECKPOINT.value:
+    raise commands.UserError("--encoder is for the model of --checkpoint; give both")
+  inpainter = serve_app.Inpainter(serve_app.default_models(_CHECKPOINT.value, encoder))
+  try:  # loads the first model (the one given at start) now, so a bad file fails here
+    inpainter.warm_up()  # and compiles its default search in the background
+  except serve_app.RequestError as e:
+    raise commands.UserError(str(e)) from e
+  serve_app.serve(inpainter, _HOST.value, _PORT.value)
+
+
+# The flags of this module each command takes; any other given is refused, not ignored.
+_SEARCH_NAMES = ("preset", "iterations", "restarts", "halving_every", "start", "encoder",
+                 "tune_steps", "lr_schedule", "stop_every", "mirror")
+_TAKES = {
+    "demo": {"checkpoint", "out", "seed", *_SEARCH_NAMES},
+    "inpaint": {"checkpoint", "image", "input_dir", "mask", "mask_type", "out", "output_dir",
+                "crop", "paste_back", "seed", "fills", *_SEARCH_NAMES},
+    "serve": {"checkpoint", "encoder", "host", "port"},
+}
+_WHY_NOT = {"serve": "serve takes its search settings from the page"}
+
+
+def _refuse_flags_of_other_commands(command: str) -> None:
+  holders = {h.name: h for h in (_CHECKPOINT, _IMAGE, _INPUT_DIR, _MASK, _MASK_TYPE, _OUT,
+                                  _OUTPUT_DIR, _CROP, _PASTE_BACK, _SEED, _HOST, _PORT)}
+  holders.update(_SEARCH.holders)
+  given = sorted(f"--{name}" for name, holder in holders.items()
+                 if holder.present and name not in _TAKES[command])
+  if given:
+    why = _WHY_NOT.get(command, f"{command} does not take {'it' if len(given) == 1 else 'them'}")
+    raise commands.UserError(f"{' '.join(given)}: {why}; {command} takes "
+                             f"{', '.join('--' + n for n in sorted(_TAKES[command]))}")
+
+
 def main(argv):
   commands.one_cpu_device_per_core()
   command = argv[1] if len(argv) > 1 else None
   if len(argv) > 2:
     raise commands.UserError(f"unexpected arguments: {' '.join(argv[2:])}")
+  if command in _TAKES:
+    _refuse_flags_of_other_commands(command)
   if command == "demo":
     demo(_OUT.value or "demo_out")
   elif command == "inpaint":
     inpaint_photos()
+  elif command == "serve":
+    serve()
   else:
-    raise commands.UserError("usage: inpaint-jax {demo|inpaint} [--flags]; see inpaint-jax --helpfull")
+    raise commands.UserError("usage: inpaint-jax {demo|inpaint|serve} [--flags]; see "
+                             "inpaint-jax --help")
 
 
 def run():

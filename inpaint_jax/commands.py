@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import logging as std_logging
 import os
+import re
 import sys
 from typing import Callable
 
@@ -35,32 +36,90 @@ def report_user_errors(main: Callable) -> Callable:
       message = str(e)
       if isinstance(e, OSError) and e.strerror and e.filename:  # not "[Errno 13] ..."
         message = f"{e.strerror}: {e.filename}"
+      message = " ".join(message.split())  # one line, whatever the library wrote
       print(f"{os.path.basename(sys.argv[0])}: error: {message}", file=sys.stderr)
       sys.exit(2)
 
   return wrapped
 
 
+def check_paths(outputs: dict[str, str | None], inputs: dict[str, str | None]) -> None:
+  """Refuses, before anything is written, an output that would overwrite what the command
+  reads: UserError naming both when an output (file or folder) is an input, lies inside an
+  input folder (a dataset, a workdir, a folder of photos), or is a folder holding an input.
+
+  outputs, inputs: {what, e.g. '--out': path}; empty entries are skipped; paths are
+  compared resolved ('..', '~' and symbolic links followed)."""
+  real = lambda p: os.path.realpath(os.path.expanduser(p))
+  inside = lambda a, b: os.path.commonpath([a, b]) == b  # a is b or below it
+  for out_name, out in outputs.items():
+    if not out:
+      continue
+    out_real = real(out)
+    for in_name, source in inputs.items():
+      if not source:
+        continue
+      in_real = real(source)
+      if out_real == in_real:
+        raise UserError(f"{out_name} {out} is {in_name} {source}: writing it would overwrite "
+                        "what the command reads; choose another path")
+      if os.path.isdir(in_real) and inside(out_real, in_real):
+        raise UserError(f"{out_name} {out} lies inside {in_name} {source}, which the command "
+                        "reads; write it elsewhere")
+      if inside(in_real, out_real) and not os.path.isfile(out_real):
+        raise UserError(f"{out_name} {out} holds {in_name} {source}, which the command reads; "
+                        "give an output folder of its own")
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
-  """absl's flag parsing with a one-line error and exit status 2 (absl itself exits 1)."""
+  """absl's flag parsing with a one-line error and exit status 2 (absl itself exits 1, and a
+  `--config.x` override of a field the config lacks raised a traceback); `-h` is `--help`."""
+  prog = os.path.basename(argv[0])
+  argv = [argv[0]] + ["--help" if a == "-h" else a for a in argv[1:]]
+
+  def fail(message: str):
+    print(f"{prog}: error: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(2)
+
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
-    print(f"{os.path.basename(argv[0])}: error: {e}", file=sys.stderr)
-    sys.exit(2)
+    fail(str(e).replace("\n", "; "))
+  except (KeyError, AttributeError) as e:  # ml_collections: no such field
+    inner = e
+    while isinstance(inner, BaseException) and inner.args:  # AttributeError(KeyError(text))
+      inner = inner.args[0]
+    text = str(inner)
+    found = re.search(r"'([^']+)'", text)
+    key = found.group(1) if found else text
+    hint = re.search(r"Did you mean .*", text)
+    given = [a.split("=")[0] for a in argv[1:] if a.startswith("--config.") and key in a]
+    fail(f"{given[0] if given else 'a --config override'}: the config has no field {key!r}"
+         + (f"; {hint.group(0)}" if hint else ""))
   except SystemExit:
-    if set(argv[1:]) & {"--help", "-h", "-?", "--helpshort", "--helpfull"}:
+    if set(argv[1:]) & {"--help", "-?", "--helpshort", "--helpfull"}:
       sys.exit(0)  # absl exits 1 after printing the help that was asked for
     raise
 
 
+# What orbax's threads say, once per manager, about a step folder whose metadata is missing
+# or damaged: `train.checkpoints` tries each step itself and says in one line what it did.
+_ORBAX_STEP_METADATA = ("Metadata file does not exist", "Failed to json parse Metadata file")
+
+
 class _DropLibraryInfo(std_logging.Filter):
-  """Drops the INFO lines of JAX's backend probing and orbax's saves and restores (their
-  warnings and errors still show); `--verbosity=1` shows everything."""
+  """Drops the INFO lines of JAX's backend probing and orbax's saves and restores, and
+  orbax's complaints about a damaged step's metadata (its other warnings and errors still
+  show); `--verbosity=1` shows everything."""
 
   def filter(self, record: std_logging.LogRecord) -> bool:
-    noisy = "orbax" in record.pathname or record.name.startswith("jax._src.xla_bridge")
-    return record.levelno >= std_logging.WARNING or not noisy or flags.FLAGS.verbosity >= 1
+    if flags.FLAGS.verbosity >= 1:
+      return True
+    orbax = "orbax" in record.pathname
+    if orbax and str(record.msg).startswith(_ORBAX_STEP_METADATA):
+      return False
+    noisy = orbax or record.name.startswith("jax._src.xla_bridge")
+    return record.levelno >= std_logging.WARNING or not noisy
 
 
 def quiet_library_logs() -> None:
@@ -138,7 +197,12 @@ def run_training(train_and_evaluate: Callable, what: str) -> None:
   def main(argv):
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    train_and_evaluate(config.value, workdir.value)
+    c = config.value
+    folder = c.dataset.get("folder") if c.dataset.get("source") == "folder" else None
+    check_paths({"--workdir": workdir.value},
+                {"--config.dataset.folder": folder, "--config.dcgan": c.get("dcgan"),
+                 "--config.init_from": c.get("init_from")})
+    train_and_evaluate(c, workdir.value)
 
   run_main(main)
 
@@ -149,8 +213,16 @@ class SearchFlags:
   holders: dict
 
   def overrides(self) -> dict:
-    """The values given on the command line (None where left out), by config name."""
-    return {name: holder.value for name, holder in self.holders.items()}
+    """The values given on the command line (None where left out), by config name.
+    Raises UserError for flags that could not take effect together (never ignored)."""
+    values = {name: holder.value for name, holder in self.holders.items()}
+    start, preset = values.get("start"), values.get("preset")
+    if values.get("encoder") and (start == "random" or (start is None and preset == "paper")):
+      raise UserError("--encoder gives a search its starting point, and this one starts at "
+                      "random: drop --encoder, or add --start encoder (or --preset fast)")
+    if values.get("halving_every") and (values.get("restarts") or 1) < 2:
+      raise UserError("--halving_every prunes restarts: it needs --restarts 2 or more")
+    return values
 
 
 def define_search_flags(fills: bool = False) -> SearchFlags:

@@ -14,9 +14,26 @@ os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
 os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"
 
+import jax  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 import pytest  # pylint: disable=wrong-import-position
 from PIL import Image  # pylint: disable=wrong-import-position
+
+from inpaint_jax.configs import tiny  # pylint: disable=wrong-import-position
+from inpaint_jax.models import dcgan  # pylint: disable=wrong-import-position
+from inpaint_jax.train import checkpoints  # pylint: disable=wrong-import-position
+
+
+def export_tiny_model(path, distinct_fills=False):
+  """A tiny randomly initialised DCGAN (`configs/tiny.py`: 32x32, z_dim 16) as a model file at
+  `path`; `distinct_fills` scales G's last kernel so restarts give visibly different fills."""
+  config = tiny.get_config()
+  g_vars, d_vars = dcgan.init_variables(config.model, jax.random.PRNGKey(0))
+  if distinct_fills:
+    g_vars = jax.tree.map(np.asarray, g_vars)
+    g_vars["params"]["deconv2"]["kernel"] = g_vars["params"]["deconv2"]["kernel"] * 5000.0
+  checkpoints.export_model(str(path), config, g_vars, d_vars)
+  return str(path)
 
 
 def write_images(folder, count, size=(40, 30), seed=0, fmt="jpg", mode="RGB"):

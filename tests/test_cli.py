@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from conftest import export_tiny_model
 from inpaint_jax.configs import tiny
 from inpaint_jax.models import dcgan as models
 from inpaint_jax.train import checkpoints
@@ -24,11 +25,7 @@ def _cli():
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
-  config = tiny.get_config()
-  g_vars, d_vars = models.init_variables(config.model, jax.random.PRNGKey(0))
-  path = str(tmp_path_factory.mktemp("model") / "tiny.msgpack")
-  checkpoints.export_model(path, config, g_vars, d_vars)
-  return path
+  return export_tiny_model(tmp_path_factory.mktemp("model") / "tiny.msgpack")
 
 
 @pytest.fixture
@@ -285,7 +282,7 @@ def test_bad_input_one_line_error_and_nothing_written(case, model_file, photo, t
       "nan": "NaN",
       "bad_iterations": "--iterations must be at least 1",
       "no_mask": "exactly one of --mask or --mask_type",
-      "out_is_input": "would overwrite the input",
+      "out_is_input": "would overwrite what the command reads",
       "out_is_folder": "is a folder",
       "out_extension": "must end in one of .png, .jpg, .jpeg",
   }[case]
@@ -329,12 +326,7 @@ def test_bad_input_one_line_error_and_nothing_written(case, model_file, photo, t
 
 def test_encoder_start_tuning_mirror_and_k_fills_side_by_side(photo, tmp_path):
   from inpaint_jax.models import latent_encoder  # pylint: disable=g-import-not-at-top
-  config = tiny.get_config()
-  g_vars, d_vars = models.init_variables(config.model, jax.random.PRNGKey(0))
-  g_vars = jax.tree.map(np.asarray, g_vars)
-  g_vars["params"]["deconv2"]["kernel"] = g_vars["params"]["deconv2"]["kernel"] * 5000.0  # distinct fills
-  model_file = str(tmp_path / "model.msgpack")
-  checkpoints.export_model(model_file, config, g_vars, d_vars)
+  model_file = export_tiny_model(tmp_path / "model.msgpack", distinct_fills=True)
   config, g_vars, _ = checkpoints.load_model(model_file)
   encoder = str(tmp_path / "encoder.msgpack")
   e_vars = latent_encoder.init_variables(config.encoder, config.model, jax.random.PRNGKey(1))

@@ -3,6 +3,7 @@ prints about it, and the mask shrunk and grown with it. The whole path, file to 
 through the CLI in test_cli.py."""
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from inpaint_jax.configs import presets
@@ -82,3 +83,25 @@ def test_paste_back_changes_only_the_missing_pixels(tmp_path):
   out = photos_lib.paste_back(photo, filled, full)
   assert out.shape == (50, 70, 3) and (out[full == 0] == 0).all()
   np.testing.assert_array_equal(out[full == 1], photo.original[full == 1])
+
+
+def test_a_photo_and_a_mask_read_from_their_bytes_equal_the_files(tmp_path):
+  config = tiny.get_config()
+  photo_file = _photo(tmp_path, 50, 70, "auto", config)
+  mask = np.full((50, 70), 255, np.uint8)
+  mask[10:30, 20:40] = 0
+  Image.fromarray(mask).save(tmp_path / "m.png")
+  read = lambda name: (tmp_path / name).read_bytes()
+  photo_bytes = photos_lib.read_photo(read("p.png"), "auto", config, name="upload.png")
+  assert photo_bytes.path == "upload.png"
+  np.testing.assert_array_equal(photo_bytes.model_input, photo_file.model_input)
+  assert photo_bytes.box == photo_file.box and photo_bytes.frames == 1
+  from_file = photos_lib.photo_mask(photo_file, 32, str(tmp_path / "m.png"), None, 0)
+  from_bytes = photos_lib.photo_mask(photo_bytes, 32, read("m.png"), None, 0, mask_name="up")
+  for a, b in zip(from_file, from_bytes):
+    np.testing.assert_array_equal(a, b)
+  Image.fromarray(mask[:40]).save(tmp_path / "short.png")
+  with pytest.raises(ValueError, match="mask up is 70x40 but image upload.png is 70x50"):
+    photos_lib.photo_mask(photo_bytes, 32, read("short.png"), None, 0, mask_name="up")
+  with pytest.raises(ValueError, match="upload.png is not a readable image"):
+    photos_lib.read_photo(b"not an image", "auto", config, name="upload.png")

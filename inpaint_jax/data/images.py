@@ -59,19 +59,30 @@ def to_8bit(image: Image.Image, mode: str = "RGB") -> Image.Image:
   return image if image.mode == mode else image.convert(mode)
 
 
-def read_image(path: str, mode: str = "RGB") -> np.ndarray:
-  """An image file as uint8 [H, W, 3] ('RGB'), [H, W, 4] ('RGBA': alpha 255 where the file
-  has none) or [H, W] ('L'), via `to_8bit`.
+def read_image(source: str | bytes, mode: str = "RGB", name: str | None = None) -> np.ndarray:
+  """An image as uint8 [H, W, 3] ('RGB'), [H, W, 4] ('RGBA': alpha 255 where the file has
+  none) or [H, W] ('L'), via `to_8bit`. source: a file's path, or its contents (bytes,
+  e.g. an upload; `name` then names it in messages).
 
   Raises FileNotFoundError if there is no such file, ValueError if it is not an image.
   """
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"image file does not exist: {path}")
+  if isinstance(source, (bytes, bytearray)):
+    name, opened = name or "the uploaded file", io.BytesIO(source)
+  else:
+    if not os.path.isfile(source):
+      raise FileNotFoundError(f"image file does not exist: {source}")
+    name, opened = source, source
   try:
-    with Image.open(path) as im:
+    with Image.open(opened) as im:
       return np.asarray(to_8bit(im, mode))
   except Exception as e:  # pylint: disable=broad-except
-    raise ValueError(f"{path} is not a readable image ({type(e).__name__}: {e})") from e
+    raise ValueError(f"{name} is not a readable image ({type(e).__name__}: {e})") from e
+
+
+def frame_count(source: str | bytes) -> int:
+  """How many frames an image file (path or contents) holds: 1 but for animations."""
+  with Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source) as im:
+    return getattr(im, "n_frames", 1)
 
 
 HOLE_GREY = 0.0  # missing pixels are shown mid-grey (0 in [-1, 1])

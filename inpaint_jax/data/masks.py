@@ -105,8 +105,9 @@ def make_masks(kind: str, size: int, seed: int, ids) -> np.ndarray:
   return np.stack([make_mask(kind, size, mask_seed(seed, i)) for i in ids])
 
 
-def from_png(path: str, size: int | None = None) -> np.ndarray:
-  """Reads a user's mask: float32 [H, W], 1 = known.
+def from_png(source: str | bytes, size: int | None = None, name: str | None = None) -> np.ndarray:
+  """Reads a user's mask: float32 [H, W], 1 = known. source: the file's path, or its
+  contents (bytes, e.g. an upload; `name` then names it in messages).
 
   Rule: dark is the hole. A file with transparent pixels (an alpha channel below 255
   anywhere) marks the hole by transparency, whatever the colours (image editors erase holes
@@ -117,7 +118,8 @@ def from_png(path: str, size: int | None = None) -> np.ndarray:
   edges) and an anti-aliased edge where it is mostly painted; such in-between pixels get a
   warning with their count. If `size` is given the mask must be `size` x `size`.
   """
-  alpha = images_lib.read_image(path, "RGBA")[..., 3]
+  path = source if isinstance(source, str) else name or "the uploaded mask"
+  alpha = images_lib.read_image(source, "RGBA", path)[..., 3]
   if size is not None and alpha.shape != (size, size):
     raise ValueError(f"mask {path} is {alpha.shape[1]}x{alpha.shape[0]}, expected {size}x{size}")
   if (alpha < 255).any():
@@ -125,7 +127,7 @@ def from_png(path: str, size: int | None = None) -> np.ndarray:
     logging.info("mask %s: transparent pixels mark the hole (alpha < 128); colours are ignored",
                  path)
   else:
-    values, ends = images_lib.read_image(path, "L"), ("black", "white")
+    values, ends = images_lib.read_image(source, "L", path), ("black", "white")
   missing = values < 128
   between = (values > 0) & (values < 255)
   if between.any():

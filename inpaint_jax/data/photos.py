@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from inpaint_jax.data import images as images_lib
+from inpaint_jax.data import masks as masks_lib
 from inpaint_jax.data import sources
 
 
@@ -59,16 +60,45 @@ def size_note(h: int, w: int, rule: sources.CropRule) -> str:
   return note
 
 
-def read_photo(path: str, crop: str, model_config) -> Photo:
-  """Reads any image as RGB and makes the model's input, framed by `framing(crop, ...)`."""
-  original = images_lib.read_image(path)  # FileNotFoundError, ValueError name the file
-  with Image.open(path) as im:
-    frames = getattr(im, "n_frames", 1)
+def read_photo(source: str | bytes, crop: str, model_config, name: str | None = None) -> Photo:
+  """Reads any image as RGB and makes the model's input, framed by `framing(crop, ...)`.
+  source: a path, or a file's contents (bytes; `name` names it in messages and `Photo.path`)."""
+  path = source if isinstance(source, str) else name or "the uploaded photo"
+  original = images_lib.read_image(source, name=path)  # FileNotFoundError, ValueError name it
+  frames = images_lib.frame_count(source)
   h, w = original.shape[:2]
   rule = framing(crop, model_config, h, w)
   box = sources.center_box(w, h, rule.fraction) if rule.kind == "center" else (0, 0, w, h)
   model_input = sources.preprocess(original, rule)
   return Photo(path, original, box, images_lib.to_float(model_input), rule, frames)
+
+
+def photo_mask(photo: Photo, size: int, mask: str | bytes | None, mask_type: str | None,
+               seed: int, mask_name: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """(model-size mask [S, S], photo-size mask [H, W]); 1 = known. mask: a mask file's path or
+  contents (`masks.from_png`'s rule; `mask_name` names contents in messages), the photo's
+  size; else `mask_type` is generated from (seed, the photo's pixel hash), as everywhere
+  else. Raises ValueError for a mask of another size or with a hole the model cannot see."""
+  h, w = photo.original.shape[:2]
+  if mask is None:
+    pixel_hash = images_lib.pixel_hashes(photo.model_input[None])[0]
+    small = masks_lib.make_mask(mask_type, size, masks_lib.mask_seed(seed, pixel_hash))
+    return small, grow_mask(photo, small)
+  label = mask if isinstance(mask, str) else mask_name or "the uploaded mask"
+  full = masks_lib.from_png(mask, name=label)
+  if full.shape != (h, w):
+    raise ValueError(f"mask {label} is {full.shape[1]}x{full.shape[0]} but image "
+                     f"{photo.path} is {w}x{h}")
+  left, top, right, bottom = photo.box
+  outside = np.ones((h, w), bool)
+  outside[top:bottom, left:right] = False
+  if (full[outside] == 0).any():
+    raise ValueError(f"mask {label} has missing pixels outside the centred square the model "
+                     f"sees in {photo.path} ({left}, {top} to {right}, {bottom}); crop the "
+                     "photo around the hole first, or choose crop 'square' (--crop square: "
+                     "the whole centred square) or 'stretch' (--crop stretch: the whole "
+                     "photo, squeezed to a square)")
+  return shrink_mask(photo, full, size), full
 
 
 def shrink_mask(photo: Photo, full: np.ndarray, size: int) -> np.ndarray:

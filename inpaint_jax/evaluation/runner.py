@@ -170,6 +170,26 @@ def _flat(tree: dict, prefix: str = "") -> dict:
 _MAY_CHANGE = ("batch_size",)
 
 
+def _check_own_folder(out_dir: str) -> None:
+  """ValueError, before anything is written, where `out_dir` lies inside another cell's
+  folder or holds other cells (a Table 1 workdir, say): a cell's folder is its own."""
+  real = os.path.realpath(out_dir)
+  parent = os.path.dirname(real)
+  while parent != os.path.dirname(parent):
+    if os.path.isfile(os.path.join(parent, "run.json")):
+      raise ValueError(f"{out_dir} lies inside {parent}, which holds the scored results of "
+                       "another run; give a folder of its own")
+    parent = os.path.dirname(parent)
+  if not os.path.isdir(real) or os.path.isfile(os.path.join(real, "run.json")):
+    return
+  for root, dirs, files in os.walk(real):
+    if "run.json" in files:
+      raise ValueError(f"{out_dir} holds the scored results of other runs ({root}); give a "
+                       "folder of its own")
+    if root.count(os.sep) - real.count(os.sep) >= 3:
+      dirs.clear()  # cells sit at most three folders down (a Table 1 workdir's)
+
+
 def _check_run(out_dir: str, run: dict, fresh: bool) -> None:
   """Records what produces the cell; refuses to mix results made with other settings."""
   path = os.path.join(out_dir, "run.json")
@@ -232,6 +252,7 @@ def run_cell(source, method: Method, out_dir: str, mask_type: str, *, seed: int 
   run = {"method": method.name, "settings": method.settings, "mask_type": mask_type,
          "seed": seed, "images": n, "batch_size": batch_size, "source": source.describe(),
          "first_image": str(names[0]), "last_image": str(names[n - 1])}
+  _check_own_folder(out_dir)
   os.makedirs(out_dir, exist_ok=True)
   if process_index == 0:
     _check_run(out_dir, json.loads(json.dumps(run)), fresh)
@@ -242,8 +263,10 @@ def run_cell(source, method: Method, out_dir: str, mask_type: str, *, seed: int 
     summary = None
   columns = INDEX_COLUMNS + SCORE_COLUMNS + method.columns
   if summary is not None and summary.get("images") == n:
-    # Finished earlier: keep its record (and its timing), adding scores it predates.
-    return add_missing_scores(out_dir, columns, summary)
+    # Finished earlier: checked against its rows, not trusted (keeping its timing).
+    verified = _verify_finished(out_dir, names, n, mask_type, columns, summary)
+    if verified is not None:
+      return verified
 
   done = _finished_rows(out_dir, names, n, mask_type, columns)
   # Process p owns the images of batches p, p + count, ... of this session's batching.
@@ -263,9 +286,13 @@ def run_cell(source, method: Method, out_dir: str, mask_type: str, *, seed: int 
       images = images_lib.to_float(pixels)
       masks = masks_lib.make_masks(mask_type, size, seed, hashes)
       out = method.fill(images, masks, hashes)
-      filled = np.asarray(out["filled"], np.float32)
-      if filled.shape != images.shape:
-        raise ValueError(f"{method.name} returned shape {filled.shape} for images {images.shape}")
+      if np.shape(out["filled"]) != images.shape:
+        raise ValueError(f"{method.name} returned shape {np.shape(out['filled'])} for images "
+                         f"{images.shape}")
+      # Scored exactly as written: the 8-bit pictures the PNGs hold (clipped and rounded).
+      filled = images_lib.to_float(images_lib.to_uint8(out["filled"]))
+      if "generated" in out:
+        out = {**out, "generated": images_lib.to_float(images_lib.to_uint8(out["generated"]))}
       values = {**metrics.scores(filled, images, masks, out.get("generated")), **out}
       if write_images:
         shown = {"original": images, "masked": images_lib.masked_input(images, masks),
@@ -294,6 +321,46 @@ def run_cell(source, method: Method, out_dir: str, mask_type: str, *, seed: int 
   info = {**run, "platform": jax.devices()[0].platform,
           "device_kind": jax.devices()[0].device_kind, "devices": jax.device_count(),
           "seconds_last_session": round(time.perf_counter() - start, 1)}
+  return write_results(out_dir, columns, rows, info)
+
+
+def _verify_finished(out_dir: str, names: list, n: int, mask_type: str,
+                     columns: tuple[str, ...], summary: dict) -> dict | None:
+  """A finished cell's summary, with results.csv and summary.json rebuilt from the per-image
+  rows (with a warning) where either disagrees with them; None, with a warning, where rows
+  are missing (their images are done again: the summary cannot be trusted)."""
+  results = os.path.join(out_dir, "results.csv")
+  try:
+    with open(results, newline="") as f:
+      header = next(csv.reader(f), [])
+  except (OSError, csv.Error, UnicodeDecodeError):
+    header = []
+  absent = [c for c in columns if c not in header]
+  if header and absent and set(absent) <= set(SCORE_COLUMNS):
+    summary = add_missing_scores(out_dir, columns, summary)  # a cell from before those scores
+  done = _finished_rows(out_dir, names, n, mask_type, columns)
+  if len(done) < n:
+    logging.warning("%s/summary.json says %d images are done, but %d have rows; the other %d "
+                    "are done again", out_dir, n, len(done), n - len(done))
+    return None
+  rows = [done[i] for i in range(n)]
+  buf = io.StringIO()
+  csv.writer(buf).writerows([list(columns)] + rows)
+  try:
+    with open(results, newline="") as f:
+      same_file = f.read() == buf.getvalue()
+  except (OSError, UnicodeDecodeError):
+    same_file = False
+  info = {k: v for k, v in summary.items() if not k.startswith(("mean_", "sem_")) and k != "images"}
+  first = len(INDEX_COLUMNS)
+  same_means = all(np.isclose(summary.get(f"mean_{c}", np.nan),
+                              mean_and_sem(np.array([float(r[i]) for r in rows]))[0],
+                              rtol=1e-9, equal_nan=True)
+                   for i, c in enumerate(columns) if i >= first)
+  if same_file and same_means:
+    return summary
+  logging.warning("%s: %s did not match its %d per-image rows; rebuilt from them", out_dir,
+                  "results.csv" if not same_file else "summary.json", n)
   return write_results(out_dir, columns, rows, info)
 
 

@@ -274,6 +274,41 @@ def hardware() -> str:
           f"{os.cpu_count()} host cores ({cpu})")
 
 
+def _why_not(run: DatasetRun, method: str) -> str:
+  """Why `method` cannot run on some cell of `run` (see `cell_methods`)."""
+  if method in ("ours", "fast", "quality") and run.dcgan is None:
+    return f"no DCGAN for {run.name}"
+  if method in ("fast", "quality"):
+    return f"the {run.name} DCGAN has no latent encoder"
+  if method == "ce":
+    return "no Context Encoder trained for it under --ce_root"
+  if method == "nn":
+    return f"no train split of {run.name} loaded (--nearest_neighbour)"
+  if method == "telea":
+    return "OpenCV is not installed (pip install -e '.[baselines]')"
+  return "not available"
+
+
+def _check_methods_can_run(runs, mask_types, methods, seed, log) -> None:
+  """Says which requested method cannot run for which cell (its column stays empty there);
+  ValueError, before any work, where no requested cell can run at all."""
+  reasons, runnable = {}, 0
+  for run in runs:
+    for mask_type in mask_types:
+      can = {m.name for m in cell_methods(run, mask_type, methods, seed)}
+      runnable += len(can)
+      for name in methods:
+        if name not in can:
+          reasons.setdefault((name, _why_not(run, name)), []).append(
+              f"{run.name} {mask_type}")
+  lines = [f"{name} cannot run for {', '.join(cells)}: {why}" for (name, why), cells in
+           reasons.items()]
+  if not runnable:
+    raise ValueError("none of the requested cells can run: " + "; ".join(lines))
+  for line in lines:
+    log(f"table1: {line}; its cells stay empty")
+
+
 def reproduce(runs: Sequence[DatasetRun], workdir: str, out_dir: str, missing: dict[str, str], *,
               mask_types: Sequence[str] = masks_lib.MASK_TYPES, methods: Sequence[str] = METHODS,
               num_images: int | None = 100, seed: int = 0, batch_size: int = 50,
@@ -289,6 +324,7 @@ def reproduce(runs: Sequence[DatasetRun], workdir: str, out_dir: str, missing: d
   if unknown:
     raise ValueError(f"unknown method or mask type {unknown}: methods are {METHODS}, mask "
                      f"types {masks_lib.MASK_TYPES}")
+  _check_methods_can_run(runs, mask_types, methods, seed, log)
   start = time.perf_counter()
   run_cells(runs, workdir, mask_types=mask_types, methods=methods, num_images=num_images,
             seed=seed, batch_size=batch_size, log=log)

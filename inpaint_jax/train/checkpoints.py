@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from typing import Any, Callable
 
 from absl import logging
@@ -80,32 +79,51 @@ def save(manager: ocp.CheckpointManager, step: int, state: Any, force: bool = Fa
 
 def restore_latest(manager: ocp.CheckpointManager, target: Any,
                    upgrade: Callable[[dict], dict] = lambda tree: tree) -> tuple[Any, int | None]:
-  """(`target` filled from the newest readable checkpoint, its step), or (`target`, None).
+  """(`target` filled from the newest readable checkpoint, its step), or (`target`, None)
+  where the folder holds no checkpoint at all.
 
   `upgrade(tree)` brings a checkpoint of an older state layout to `target`'s (e.g. adds
-  the EMA weights a run saved before they existed). A checkpoint that cannot be restored
-  (a damaged file, a crash mid-write that orbax did not catch) is moved aside to
-  `checkpoints/damaged-<step>` with a warning, and the one before it is tried, so a run
-  resumes from its newest good state.
+  the EMA weights a run saved before they existed). Each step is restored by a manager of
+  its own, so one that fails (an empty or foreign folder, missing or truncated files) cannot
+  spoil the next. Steps newer than the one restored that could not be read are moved aside
+  to `checkpoints/damaged-<step>` with a warning (never deleted); if no step can be read,
+  nothing is moved and ValueError names the folder: a run never starts again from step 0
+  over checkpoints it could not read.
   """
+  directory = str(manager.directory)
+  failed = []
   for step in sorted(manager.all_steps(), reverse=True):
     try:
-      tree = upgrade(manager.restore(step, args=ocp.args.StandardRestore()))
+      with ocp.CheckpointManager(directory) as reader:
+        tree = upgrade(reader.restore(step, args=ocp.args.StandardRestore()))
       state = flax.serialization.from_state_dict(target, tree)
     except Exception as e:  # pylint: disable=broad-except
-      folder = os.path.join(str(manager.directory), str(step))
-      aside = os.path.join(str(manager.directory), f"damaged-{step}")
-      logging.warning("checkpoint %d in %s cannot be read (%s: %s); moved to %s, trying the "
-                      "previous one", step, manager.directory, type(e).__name__,
-                      str(e).splitlines()[0][:200] if str(e) else "", aside)
-      if os.path.isdir(aside):
-        shutil.rmtree(aside)
-      if os.path.isdir(folder):
-        os.replace(folder, aside)
-      manager.reload()
+      first_line = str(e).splitlines()[0][:200] if str(e) else ""
+      failed.append((step, f"{type(e).__name__}: {first_line}"))
       continue
+    for bad, why in failed:
+      aside = _free_name(os.path.join(directory, f"damaged-{bad}"))
+      logging.warning("checkpoint %d in %s cannot be read (%s); moved to %s, resuming from "
+                      "step %d", bad, directory, why, aside, step)
+      os.replace(os.path.join(directory, str(bad)), aside)
+    if failed:
+      manager.reload()
     return state, step
+  if failed:
+    raise ValueError(f"no checkpoint in {directory} can be read (steps "
+                     f"{', '.join(str(s) for s, _ in failed)}; step {failed[0][0]}: "
+                     f"{failed[0][1]}); no checkpoint was moved. Move the damaged step folders out "
+                     "of it, or give another --workdir to start afresh")
   return target, None
+
+
+def _free_name(path: str) -> str:
+  """`path`, or `path-2`, `path-3`, ... : the first that does not exist."""
+  candidate, n = path, 1
+  while os.path.exists(candidate):
+    n += 1
+    candidate = f"{path}-{n}"
+  return candidate
 
 
 def check_same_model(workdir: str, config: ml_collections.ConfigDict) -> None:
@@ -136,15 +154,34 @@ def latest_step(workdir: str) -> int | None:
 
 
 def restore_tree(workdir: str, step: int | None = None) -> dict:
-  """The saved state of a training workdir (latest or given step) as a nested dict."""
+  """The saved state of a training workdir as a nested dict: `step`'s, or the newest
+  readable one's (a newer step that cannot be read is skipped with a warning naming it).
+  Raises FileNotFoundError for no checkpoint, ValueError for a step the workdir does not
+  hold or none that can be read."""
   ckpt_dir = os.path.abspath(os.path.join(workdir, "checkpoints"))
   if not os.path.isdir(ckpt_dir):
     raise FileNotFoundError(f"no checkpoints/ in training workdir {workdir}")
   with ocp.CheckpointManager(ckpt_dir) as manager:
-    step = manager.latest_step() if step is None else step
-    if step is None:
-      raise FileNotFoundError(f"no checkpoint saved yet in {ckpt_dir}")
-    return manager.restore(step, args=ocp.args.StandardRestore())
+    steps = sorted(manager.all_steps(), reverse=True)
+  if not steps:
+    raise FileNotFoundError(f"no checkpoint saved yet in {ckpt_dir}")
+  if step is not None and step not in steps:
+    raise ValueError(f"{workdir} holds no checkpoint of step {step}; its steps are "
+                     f"{', '.join(map(str, sorted(steps)))}")
+  failed = []
+  for candidate in [step] if step is not None else steps:
+    try:
+      with ocp.CheckpointManager(ckpt_dir) as reader:  # one each: a failure spoils no other
+        tree = reader.restore(candidate, args=ocp.args.StandardRestore())
+    except Exception as e:  # pylint: disable=broad-except
+      failed.append(f"step {candidate}: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
+      continue
+    if failed:
+      logging.warning("%s cannot be read (%s); using step %d", ckpt_dir, "; ".join(failed),
+                      candidate)
+    return tree
+  raise ValueError(f"no checkpoint in {ckpt_dir} can be read ({failed[0]}" +
+                   (f", and {len(failed) - 1} more" if len(failed) > 1 else "") + ")")
 
 
 def variables(tree: dict, name: str) -> dict:
@@ -165,14 +202,23 @@ def load_model(path: str, step: int | None = None, ema: bool = True):
   the moving average of its weights where the run kept one (`ema=False`: the raw G).
   """
   if os.path.isdir(path):
+    _refuse_other_kinds(path)
     config = load_config(path)
     tree = restore_tree(path, step)
+    if not ({"g", "g_params"} & set(tree) and {"d", "d_params"} & set(tree)):
+      raise ValueError(f"{path} holds no DCGAN (its checkpoints have {', '.join(sorted(tree))})")
     g_vars = variables(tree, "g_ema" if ema and "g_ema" in tree else "g")
     d_vars = variables(tree, "d")
   elif os.path.isfile(path):
     with open(path, "rb") as f:
       try:
         blob = flax.serialization.msgpack_restore(f.read())
+      except Exception as e:  # pylint: disable=broad-except
+        raise ValueError(f"{path} is not an inpaint-jax model file: {e}") from e
+      if isinstance(blob, dict) and blob.get("kind") == "latent_encoder":
+        raise ValueError(f"{path} is a latent encoder file, not a DCGAN: give it as --encoder "
+                         "(and the model it was trained for as --checkpoint)")
+      try:
         config = merge_with_defaults(json.loads(blob["config"]))
         g_vars, d_vars = blob["generator"], blob["discriminator"]
       except Exception as e:  # pylint: disable=broad-except
@@ -183,6 +229,24 @@ def load_model(path: str, step: int | None = None, ema: bool = True):
   g_vars, d_vars = as_f32(g_vars), as_f32(d_vars)
   check_architecture(config, g_vars, d_vars, path)
   return config, g_vars, d_vars
+
+
+def _refuse_other_kinds(workdir: str) -> None:
+  """ValueError where `workdir` is a training run of another network than a DCGAN."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.isfile(path):
+    return
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except ValueError as e:
+    raise ValueError(f"{path} is damaged ({e}); it is not a readable training workdir") from e
+  if "dcgan" in saved:
+    raise ValueError(f"{workdir} is a latent-encoder workdir, not a DCGAN: export it "
+                     "(experiments/export_model.py) and give the file as --encoder")
+  if "fill_colour_images" in saved:
+    raise ValueError(f"{workdir} is a Context Encoder workdir, not a DCGAN: Table 1 takes its "
+                     "folder through --ce_root")
 
 
 def check_architecture(config: ml_collections.ConfigDict, g_vars: Any, d_vars: Any,
@@ -222,6 +286,13 @@ def fingerprint(tree: Any) -> str:
   return digest.hexdigest()[:16]
 
 
+def generator_fingerprint(g_vars: Any) -> str:
+  """The G an encoder belongs to, as it survives export: `fingerprint` of the weights rounded
+  to float16 (the model files' precision), so a workdir's float32 G and its exported file
+  identify as one generator."""
+  return fingerprint(jax.tree.map(lambda a: np.asarray(a, np.float16), jax.device_get(g_vars)))
+
+
 def dcgan_fingerprint(params: dict) -> str:
   """`fingerprint` of a loaded model's G and D (`load_params` output; not its encoder)."""
   return fingerprint({k: params[k] for k in ("generator", "discriminator")})
@@ -230,10 +301,10 @@ def dcgan_fingerprint(params: dict) -> str:
 def export_encoder(path: str, encoder_config: ml_collections.ConfigDict, e_vars: Any,
                    g_vars: Any, dtype=np.float16) -> None:
   """Writes a latent encoder E (cast to `dtype`), its `model` block and the fingerprint of
-  the G it maps into (as that G is stored, float32) into one msgpack file, atomically."""
+  the G it maps into (`generator_fingerprint`) into one msgpack file, atomically."""
   cast = lambda t: jax.tree.map(lambda a: np.asarray(a, dtype), jax.device_get(t))
   blob = {"kind": "latent_encoder", "model": encoder_config.to_json_best_effort(),
-          "generator_sha256": fingerprint(g_vars), "encoder": cast(e_vars)}
+          "generator_sha256": generator_fingerprint(g_vars), "encoder": cast(e_vars)}
   images_lib.atomic_write_bytes(path, flax.serialization.msgpack_serialize(blob))
 
 
@@ -253,10 +324,12 @@ def load_encoder(path: str, model_config: ml_collections.ConfigDict, g_vars: Any
       e_vars = jax.tree.map(lambda a: np.asarray(a, np.float32), blob["encoder"])
     except Exception as e:  # pylint: disable=broad-except
       raise ValueError(f"{path} is not an inpaint-jax encoder file: {e}") from e
-  if same_generator and blob["generator_sha256"] != fingerprint(g_vars):
+  # Files before 0.11 hold `fingerprint` of the float32 G they were trained with.
+  if same_generator and blob["generator_sha256"] not in (generator_fingerprint(g_vars),
+                                                         fingerprint(g_vars)):
     raise ValueError(f"{path} was trained for another generator (sha256 {blob['generator_sha256']},"
-                     f" this one {fingerprint(g_vars)}); train an encoder for this model "
-                     "(experiments/train_latent_encoder.py)")
+                     f" this one {generator_fingerprint(g_vars)}); train an encoder for this "
+                     "model (experiments/train_latent_encoder.py)")
   want = jax.eval_shape(lambda: latent_encoder.init_variables(config, model_config,
                                                               jax.random.PRNGKey(0)))
   if jax.tree.map(np.shape, e_vars) != jax.tree.map(lambda a: a.shape, want):

@@ -124,8 +124,8 @@ def initial_encoder(config, model_config, g_vars) -> dict:
   if os.path.isdir(path):
     e_config, tree = load_config(path).model, checkpoints.restore_tree(path)
     e_vars = checkpoints.variables(tree, "e")
-    if same_g and (checkpoints.fingerprint(checkpoints.variables(tree, "g"))
-                   != checkpoints.fingerprint(g_vars)):
+    if same_g and (checkpoints.generator_fingerprint(checkpoints.variables(tree, "g"))
+                   != checkpoints.generator_fingerprint(g_vars)):
       raise ValueError(f"init_from {path} was trained for another generator than {config.dcgan}"
                        " (--config.init_from_other_generator to warm-start from it anyway)")
   else:
