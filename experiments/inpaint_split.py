@@ -27,6 +27,7 @@ _SPLIT = flags.DEFINE_string("split", None, "Split (default: the config's test s
 _OUT = flags.DEFINE_string("out", None, "Output folder.")
 _NUM = flags.DEFINE_integer("num_images", None, "Only the first N images.")
 _SEARCH = commands.define_search_flags()
+flags.adopt_module_key_flags(commands)  # --help lists the search flags too
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Images per batch (all devices together).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of masks and starting points.")
 _WRITE_IMAGES = flags.DEFINE_bool("write_images", True, "Write the PNGs of every image.")

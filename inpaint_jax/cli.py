@@ -63,6 +63,7 @@ _CROP = flags.DEFINE_enum(
 _PASTE_BACK = flags.DEFINE_bool("paste_back", False,
                                 "inpaint: write the result at the photo's original resolution.")
 _SEARCH = commands.define_search_flags(fills=True)
+flags.adopt_module_key_flags(commands)  # --help lists the search flags too
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of generated masks and of the search.")
 _HOST = flags.DEFINE_string("host", "127.0.0.1", "serve: the address to listen on (the default "
                             "is this machine only; 0.0.0.0 opens the page to the network).")
@@ -309,9 +310,11 @@ def main(argv):
 
 def run():
   """Console-script entry point."""
+  # absl files the flags of a module run as a script under its path.
+  defined_in = sys.argv[0] if __name__ == "__main__" else __name__
   sys.argv[0] = "inpaint-jax"
   # `--help` shows this module's docstring and flags, whatever script started us.
-  sys.modules["__main__"].__doc__ = f"{__doc__}\nflags:\n{flags.FLAGS.module_help(__name__)}"
+  sys.modules["__main__"].__doc__ = f"{__doc__}\nflags:\n{flags.FLAGS.module_help(defined_in)}"
   commands.run_main(main)
 
 
