@@ -436,7 +436,6 @@ def _listing(root):
 def test_no_command_writes_over_or_into_what_it_reads(setup, tmp_path, case):
   folder, model = setup
   root = str(tmp_path)
-  workdir = os.path.join(root, "run")
   shutil.copytree(os.path.dirname(model), os.path.join(root, "m"))
   model = os.path.join(root, "m", os.path.basename(model))
   photos = os.path.join(root, "photos")

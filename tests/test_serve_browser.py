@@ -130,7 +130,7 @@ def test_paint_a_stroke_fill_and_only_painted_pixels_change(server, browser, tmp
   browser.find_element(By.ID, "fills").send_keys("2")
 
   canvas = browser.find_element(By.ID, "canvas")
-  shown_w, shown_h = canvas.size["width"], canvas.size["height"]
+  shown_w = canvas.size["width"]
   # A horizontal stroke across the middle (offsets from the centre).
   stroke = ActionChains(browser).move_to_element_with_offset(canvas, -shown_w // 6, 0)
   stroke.click_and_hold().move_by_offset(shown_w // 6, 0).move_by_offset(shown_w // 6, 0)
