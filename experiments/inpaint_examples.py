@@ -1,7 +1,7 @@
 """Inpaints a few test images with every mask type; writes a picture grid and prints PSNR.
 
   python experiments/inpaint_examples.py --checkpoint runs/celeba \
-      --folder ../shared/data/celeba_align --split range:008001:009000 --num_images 8 \
+      --folder ../shared/data/celeba_align --split range:008001:008800 --num_images 8 \
       --out results/examples_celeba
 
 Rows of the grid: original, masked input, G(ẑ), blended; one block per mask type. Each

@@ -1,7 +1,7 @@
 """Inpaints every image of a split with one mask type: PNGs, a CSV row each, a summary.
 
   python experiments/inpaint_split.py --checkpoint runs/celeba --mask_type center \
-      --folder ../shared/data/celeba_align --split range:008001:009000 --out results/celeba_center
+      --folder ../shared/data/celeba_align --split range:008001:008800 --out results/celeba_center
 
 Shards each batch over all local devices. On several hosts, start the same command on
 each with --coordinator_address, --num_processes and --process_id: the hosts share the

@@ -105,3 +105,16 @@ def test_a_photo_and_a_mask_read_from_their_bytes_equal_the_files(tmp_path):
     photos_lib.photo_mask(photo_bytes, 32, read("short.png"), None, 0, mask_name="up")
   with pytest.raises(ValueError, match="upload.png is not a readable image"):
     photos_lib.read_photo(b"not an image", "auto", config, name="upload.png")
+
+
+def test_folder_presets_split_train_test_and_validation_and_the_shipped_models_carry_them():
+  """../shared/data/README.md: test 008001-008800 / 06645-07444, validation the last 200."""
+  span = lambda split: tuple(int(v) for v in split.split(":")[1:])
+  for name, sizes in (("celeba", (8000, 800, 200)), ("cars", (6644, 800, 200))):
+    preset = presets.DATASETS[name]
+    ranges = [span(preset[k]) for k in ("train_split", "test_split", "validation_split")]
+    assert [b - a + 1 for a, b in ranges] == list(sizes)
+    assert ranges[0][1] < ranges[1][0] and ranges[1][1] < ranges[2][0]  # disjoint, in order
+    config, _ = checkpoints.load_params(presets.bundled_model_path(name), preset="fast")
+    assert (config.dataset.test_split, config.dataset.validation_split) == (
+        preset["test_split"], preset["validation_split"])

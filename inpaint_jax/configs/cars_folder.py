@@ -3,7 +3,7 @@
   python experiments/train_dcgan.py --config inpaint_jax/configs/cars_folder.py \
       --workdir runs/cars --config.dataset.folder=../shared/data/cars_bbox
 
-Train split: files 00001-06644; test split: 06645-07644. Box crops are resized to
+Train split: files 00001-06644; test split: 06645-07444; validation: 07445-07644. Box crops are resized to
 64x64 without keeping the aspect ratio, as in Yeh et al. Sec. 4.1.
 """
 

@@ -25,6 +25,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset.download = True
   config.dataset.train_split = "all"
   config.dataset.test_split = "all"
+  config.dataset.validation_split = ""  # where settings are chosen ('' : none defined)
   config.dataset.crop = ml_collections.config_dict.placeholder(str)  # none / center / bbox
   config.dataset.crop_fraction = ml_collections.config_dict.placeholder(float)
   # Decode every image once: folders into memory; TFDS into a uint8 cache file under

@@ -9,16 +9,20 @@ import ml_collections
 
 import inpaint_jax
 
-# Folder presets follow ../shared/data/README.md; TFDS presets the builders' own splits
-# (their framing is `data.sources.TFDS_CROPS`).
+# Folder presets follow ../shared/data/README.md (train / test / validation by file name:
+# choose settings on validation, report on test); TFDS presets the builders' own splits
+# (their framing is `data.sources.TFDS_CROPS`; celeb_a has a validation split, the others
+# none: their `validation_split` is left empty).
 DATASETS = {
     "celeba": dict(source="folder", folder="../shared/data/celeba_align",
-                   train_split="range:000001:008000", test_split="range:008001:009000",
+                   train_split="range:000001:008000", test_split="range:008001:008800",
+                   validation_split="range:008801:009000",
                    crop="center", crop_fraction=108 / 178),
     "cars": dict(source="folder", folder="../shared/data/cars_bbox",
-                 train_split="range:00001:06644", test_split="range:06645:07644", crop="none"),
+                 train_split="range:00001:06644", test_split="range:06645:07444",
+                 validation_split="range:07445:07644", crop="none"),
     "celeb_a": dict(source="tfds", name="celeb_a", train_split="train", test_split="test",
-                    in_memory=False),
+                    validation_split="validation", in_memory=False),
     "svhn_cropped": dict(source="tfds", name="svhn_cropped", train_split="train",
                          test_split="test", in_memory=False),
     "cars196": dict(source="tfds", name="cars196", train_split="train", test_split="test",
