@@ -91,16 +91,10 @@ def restore_latest(manager: ocp.CheckpointManager, target: Any,
   over checkpoints it could not read.
   """
   directory = str(manager.directory)
-  failed = []
-  for step in sorted(manager.all_steps(), reverse=True):
-    try:
-      with ocp.CheckpointManager(directory) as reader:
-        tree = upgrade(reader.restore(step, args=ocp.args.StandardRestore()))
-      state = flax.serialization.from_state_dict(target, tree)
-    except Exception as e:  # pylint: disable=broad-except
-      first_line = str(e).splitlines()[0][:200] if str(e) else ""
-      failed.append((step, f"{type(e).__name__}: {first_line}"))
-      continue
+  state, step, failed = _restore_newest_readable(
+      directory, sorted(manager.all_steps(), reverse=True), upgrade,
+      lambda tree: flax.serialization.from_state_dict(target, tree))
+  if step is not None:
     for bad, why in failed:
       aside = _free_name(os.path.join(directory, f"damaged-{bad}"))
       logging.warning("checkpoint %d in %s cannot be read (%s); moved to %s, resuming from "
@@ -115,6 +109,25 @@ def restore_latest(manager: ocp.CheckpointManager, target: Any,
                      f"{failed[0][1]}); no checkpoint was moved. Move the damaged step folders out "
                      "of it, or give another --workdir to start afresh")
   return target, None
+
+
+def _restore_newest_readable(directory: str, steps: list[int],
+                             *convert: Callable[[Any], Any]) -> tuple[Any, int | None, list]:
+  """(the newest of `steps` that restores, through `convert` in turn; its step; the
+  (step, 'Error: first line') of each newer one that failed), or (None, None, failures).
+  Each step gets a manager of its own: one that fails cannot spoil the next."""
+  failed = []
+  for step in steps:
+    try:
+      with ocp.CheckpointManager(directory) as reader:
+        value = reader.restore(step, args=ocp.args.StandardRestore())
+      for fn in convert:
+        value = fn(value)
+    except Exception as e:  # pylint: disable=broad-except
+      failed.append((step, f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"))
+      continue
+    return value, step, failed
+  return None, None, failed
 
 
 def _free_name(path: str) -> str:
@@ -168,20 +181,15 @@ def restore_tree(workdir: str, step: int | None = None) -> dict:
   if step is not None and step not in steps:
     raise ValueError(f"{workdir} holds no checkpoint of step {step}; its steps are "
                      f"{', '.join(map(str, sorted(steps)))}")
-  failed = []
-  for candidate in [step] if step is not None else steps:
-    try:
-      with ocp.CheckpointManager(ckpt_dir) as reader:  # one each: a failure spoils no other
-        tree = reader.restore(candidate, args=ocp.args.StandardRestore())
-    except Exception as e:  # pylint: disable=broad-except
-      failed.append(f"step {candidate}: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
-      continue
-    if failed:
-      logging.warning("%s cannot be read (%s); using step %d", ckpt_dir, "; ".join(failed),
-                      candidate)
-    return tree
-  raise ValueError(f"no checkpoint in {ckpt_dir} can be read ({failed[0]}" +
-                   (f", and {len(failed) - 1} more" if len(failed) > 1 else "") + ")")
+  tree, found, failed = _restore_newest_readable(ckpt_dir, [step] if step is not None else steps)
+  failures = [f"step {s}: {why}" for s, why in failed]
+  if found is None:
+    raise ValueError(f"no checkpoint in {ckpt_dir} can be read ({failures[0]}" +
+                     (f", and {len(failures) - 1} more" if len(failures) > 1 else "") + ")")
+  if failures:
+    logging.warning("%s cannot be read (%s); using step %d", ckpt_dir, "; ".join(failures),
+                    found)
+  return tree
 
 
 def variables(tree: dict, name: str) -> dict:
