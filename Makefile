@@ -47,8 +47,9 @@ table1: $(VENV)/.base
 	      --config.num_steps=$(CE_STEPS) || exit 1; \
 	  done; \
 	done
-	$(PY) experiments/reproduce_table1.py --celeba_folder $(CELEBA) --cars_folder $(CARS) \
-	  --ce_root runs/table1/ce --workdir runs/table1 --out results/table1 --num_images $(TABLE_IMAGES)
+	$(PY) experiments/reproduce_table1.py --config=inpaint_jax/configs/table1.py \
+	  --config.celeba.folder=$(CELEBA) --config.cars.folder=$(CARS) --config.ce_root=runs/table1/ce \
+	  --config.num_images=$(TABLE_IMAGES) --workdir runs/table1 --out results/table1
 
 clean:
 	rm -rf $(VENV) demo_out

@@ -18,21 +18,22 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from inpaint_jax import model_files
 from inpaint_jax.configs import presets
+from inpaint_jax.configs import search as search_config
 from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.data import images as images_lib
 from inpaint_jax.data import photos as photos_lib
 from inpaint_jax.data import sources
 from inpaint_jax.evaluation import metrics
 from inpaint_jax.evaluation import runner
-from inpaint_jax.train import checkpoints
 
 _DATASET = flags.DEFINE_enum("dataset", "celeba", ["celeba", "cars"], "Dataset preset.")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Model (default: the bundled one).")
 _FOLDER = flags.DEFINE_string("folder", None, "Photo folder (default: the preset's).")
 _SPLIT = flags.DEFINE_string("split", None, "Split (default: the preset's test split).")
 _NUM = flags.DEFINE_integer("num_images", 48, "Photos, the split's first.")
-_PRESET = flags.DEFINE_enum("preset", "fast", list(presets.SEARCH_PRESETS), "Search preset.")
+_PRESET = flags.DEFINE_enum("preset", "fast", list(search_config.PRESETS), "Search preset.")
 _ITERATIONS = flags.DEFINE_integer("iterations", None, "Search iterations (default: the preset's).")
 _SEED = flags.DEFINE_integer("seed", 0, "Search seed.")
 
@@ -51,9 +52,9 @@ def main(argv):
   preset = presets.DATASETS[_DATASET.value]
   folder = _FOLDER.value or preset["folder"]
   names = sources.list_split(folder, _SPLIT.value or preset["test_split"])[:_NUM.value]
-  config, params = checkpoints.load_params(
-      _CHECKPOINT.value or presets.bundled_model_path(_DATASET.value), preset=_PRESET.value,
-      iterations=_ITERATIONS.value)
+  config, params = model_files.load_params(
+      _CHECKPOINT.value or presets.bundled_model_path(_DATASET.value),
+      search_config.settings(_PRESET.value, dict(iterations=_ITERATIONS.value)))
   size = config.model.image_size
   scores = {}
   for crop in ("auto", "square"):

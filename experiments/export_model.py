@@ -11,7 +11,7 @@ from absl import flags
 import numpy as np
 
 from inpaint_jax import commands
-from inpaint_jax.train import checkpoints
+from inpaint_jax import model_files
 from inpaint_jax.train import latent_encoder
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir.")
@@ -30,8 +30,8 @@ def main(argv):
     latent_encoder.export(_WORKDIR.value, _OUT.value, _STEP.value, np.dtype(_DTYPE.value))
     print(f"wrote {_OUT.value}")
     return
-  config, g_vars, d_vars = checkpoints.load_model(_WORKDIR.value, _STEP.value, ema=_EMA.value)
-  checkpoints.export_model(_OUT.value, config, g_vars, d_vars, dtype=np.dtype(_DTYPE.value))
+  config, g_vars, d_vars = model_files.load_model(_WORKDIR.value, _STEP.value, ema=_EMA.value)
+  model_files.export_model(_OUT.value, config, g_vars, d_vars, dtype=np.dtype(_DTYPE.value))
   print(f"wrote {_OUT.value}")
 
 

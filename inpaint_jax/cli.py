@@ -32,7 +32,9 @@ from tqdm import tqdm
 
 from inpaint_jax import ASSETS
 from inpaint_jax import commands
+from inpaint_jax import model_files
 from inpaint_jax.configs import presets
+from inpaint_jax.configs import search as search_config
 from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.data import images as images_lib
 from inpaint_jax.data import masks as masks_lib
@@ -40,7 +42,6 @@ from inpaint_jax.data import photos as photos_lib
 from inpaint_jax.data import sources
 from inpaint_jax.evaluation import examples
 from inpaint_jax.evaluation import runner
-from inpaint_jax.train import checkpoints
 
 SHIPPED_MODEL = presets.bundled_model_path("celeba")
 DEMO_FACES = os.path.join(ASSETS, "faces")
@@ -62,8 +63,25 @@ _CROP = flags.DEFINE_enum(
     "image already the model's size is taken as it is.")
 _PASTE_BACK = flags.DEFINE_bool("paste_back", False,
                                 "inpaint: write the result at the photo's original resolution.")
-_SEARCH = commands.define_search_flags(fills=True)
-flags.adopt_module_key_flags(commands)  # --help lists the search flags too
+_PRESET = flags.DEFINE_enum("preset", None, sorted(search_config.PRESETS), "Search settings: "
+                            "paper (Yeh et al. exactly: random start, 1500 iterations), fast "
+                            "or quality (encoder start, see README); the flags below override "
+                            "single settings.")
+_ENCODER = flags.DEFINE_string("encoder", None, "Latent encoder file for --start=encoder "
+                               "(default: the shipped model's own).")
+
+
+def _search_flag(name: str, help_text: str):
+  """The flag of search field `name`, of that field's type (None: left out)."""
+  default = search_config.defaults()[name]
+  if name in inpaint_lib.CHOICES:
+    return flags.DEFINE_enum(name, None, list(inpaint_lib.CHOICES[name]), help_text)
+  define = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer,
+            float: flags.DEFINE_float}[type(default)]
+  return define(name, None, help_text)
+
+
+_SEARCH = {name: _search_flag(name, text) for name, text in search_config.USER_FLAGS.items()}
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of generated masks and of the search.")
 _HOST = flags.DEFINE_string("host", "127.0.0.1", "serve: the address to listen on (the default "
                             "is this machine only; 0.0.0.0 opens the page to the network).")
@@ -78,20 +96,28 @@ DEMO_RESTARTS = 2
 
 
 def _load(checkpoint: str | None, **defaults):
-  """(config, params) of the model and the search flags. Without --preset the search is
-  the 'fast' preset where the model has a latent encoder (bundled, or --encoder), else
-  the model's own settings with `defaults` for the flags left out."""
+  """(config, params) of the model and the search flags (`configs.search.settings`).
+  Without --preset the search is the 'fast' preset where the model has a latent encoder
+  (shipped, or --encoder), else the paper's settings with `defaults` for the flags left
+  out. A problem with a flag's value is reported under the flag's name."""
   path = checkpoint or SHIPPED_MODEL
-  overrides = _SEARCH.overrides()
-  if overrides["preset"] is None:
-    if overrides["encoder"] or presets.bundled_encoder_for(path):
-      overrides["preset"] = "fast"
+  given = {name: holder.value for name, holder in _SEARCH.items()}
+  preset, encoder, start = _PRESET.value, _ENCODER.value, given["start"]
+  if encoder and (start == "random" or (start is None and preset == "paper")):
+    raise commands.UserError("--encoder gives a search its starting point, and this one starts "
+                             "at random: drop --encoder, or add --start encoder (or --preset fast)")
+  if preset is None:
+    if encoder or presets.bundled_encoder_for(path):
+      preset = "fast"
     else:
-      overrides.update({k: v for k, v in defaults.items() if overrides[k] is None})
+      given.update({k: v for k, v in defaults.items() if given[k] is None})
   try:
-    return checkpoints.load_params(path, **overrides)
+    return model_files.load_params(path, search_config.settings(preset, given), encoder)
   except (FileNotFoundError, ValueError) as e:
-    raise commands.UserError(f"--{str(e)}" if str(e).split()[0] in overrides else str(e)) from e
+    message = str(e)
+    for name in _SEARCH:  # the search's names for its fields are the flags' here
+      message = message.replace(f"search.{name} ", f"--{name} ")
+    raise commands.UserError(message) from e
 
 
 def _check_writable(folder: str) -> None:
@@ -139,7 +165,7 @@ def _search_bar(config, num_images: int, runs: int = 1) -> tqdm:
 def demo(out_dir: str) -> None:
   """Inpaints the bundled test faces with the shipped model under all four mask types."""
   commands.check_paths({"--out": out_dir}, {"--checkpoint": _CHECKPOINT.value,
-                                            "--encoder": _SEARCH.holders["encoder"].value})
+                                            "--encoder": _ENCODER.value})
   _check_writable(out_dir)
   config, params = _load(_CHECKPOINT.value, iterations=DEMO_ITERATIONS, restarts=DEMO_RESTARTS)
   names = sorted(n for n in os.listdir(DEMO_FACES) if n.endswith(".png"))
@@ -184,7 +210,7 @@ def inpaint_photos() -> None:
   commands.check_paths({"--out": _OUT.value, "--output_dir": _OUTPUT_DIR.value},
                        {"--image": _IMAGE.value, "--input_dir": _INPUT_DIR.value,
                         "--mask": _MASK.value, "--checkpoint": _CHECKPOINT.value,
-                        "--encoder": _SEARCH.holders["encoder"].value})
+                        "--encoder": _ENCODER.value})
   _check_outputs(jobs)
   _check_writable(out_folder)
   config, params = _load(_CHECKPOINT.value)
@@ -255,7 +281,7 @@ def serve() -> None:
   except ImportError as e:
     raise commands.UserError(f"serve needs the [serve] extra ({e.name} is missing): pip "
                              "install 'inpaint-jax[serve]'") from e
-  encoder = _SEARCH.holders["encoder"].value
+  encoder = _ENCODER.value
   if encoder and not _CHECKPOINT.value:
     raise commands.UserError("--encoder is for the model of --checkpoint; give both")
   inpainter = serve_app.Inpainter(serve_app.default_models(_CHECKPOINT.value, encoder))
@@ -267,8 +293,7 @@ def serve() -> None:
 
 
 # The flags of this module each command takes; any other given is refused, not ignored.
-_SEARCH_NAMES = ("preset", "iterations", "restarts", "halving_every", "start", "encoder",
-                 "tune_steps", "lr_schedule", "stop_every", "mirror")
+_SEARCH_NAMES = ("preset", "encoder", *(n for n in search_config.USER_FLAGS if n != "fills"))
 _TAKES = {
     "demo": {"checkpoint", "out", "seed", *_SEARCH_NAMES},
     "inpaint": {"checkpoint", "image", "input_dir", "mask", "mask_type", "out", "output_dir",
@@ -281,7 +306,7 @@ _WHY_NOT = {"serve": "serve takes its search settings from the page"}
 def _refuse_flags_of_other_commands(command: str) -> None:
   holders = {h.name: h for h in (_CHECKPOINT, _IMAGE, _INPUT_DIR, _MASK, _MASK_TYPE, _OUT,
                                   _OUTPUT_DIR, _CROP, _PASTE_BACK, _SEED, _HOST, _PORT)}
-  holders.update(_SEARCH.holders)
+  holders.update(_SEARCH, preset=_PRESET, encoder=_ENCODER)
   given = sorted(f"--{name}" for name, holder in holders.items()
                  if holder.present and name not in _TAKES[command])
   if given:

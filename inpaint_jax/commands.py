@@ -3,7 +3,6 @@ line on stderr and exit status 2, `--help` exits 0, library INFO chatter is kept
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging as std_logging
 import os
@@ -86,24 +85,47 @@ def _parse_flags(argv: list[str]) -> list[str]:
   except flags.Error as e:
     fail(str(e).replace("\n", "; "))
   except (KeyError, AttributeError) as e:  # ml_collections: no such field
-    inner = e
-    while isinstance(inner, BaseException) and inner.args:  # AttributeError(KeyError(text))
-      inner = inner.args[0]
-    text = str(inner)
-    found = re.search(r"'([^']+)'", text)
-    key = found.group(1) if found else text
-    hint = re.search(r"Did you mean .*", text)
-    given = [a.split("=")[0] for a in argv[1:] if a.startswith("--config.") and key in a]
-    fail(f"{given[0] if given else 'a --config override'}: the config has no field {key!r}"
-         + (f"; {hint.group(0)}" if hint else ""))
+    fail(_unknown_field(argv, e))
   except SystemExit:
     if set(argv[1:]) & {"--help", "-?", "--helpshort", "--helpfull"}:
       sys.exit(0)  # absl exits 1 after printing the help that was asked for
     raise
 
 
+def _unknown_field(argv: list[str], e: BaseException) -> str:
+  """The one line for a `--config.x` override of a field the config lacks."""
+  inner = e
+  while isinstance(inner, BaseException) and inner.args:  # AttributeError(KeyError(text))
+    inner = inner.args[0]
+  text = str(inner)
+  found = re.search(r"'([^']+)'", text)
+  key = found.group(1) if found else text
+  hint = re.search(r"Did you mean .*", text)
+  given = [a.split("=")[0] for a in argv[1:] if a.startswith("--config.") and key in a]
+  return (f"{given[0] if given else 'a --config override'}: the config has no field {key!r}"
+          + (f"; {hint.group(0)}" if hint else ""))
+
+
+def define_config(default_file: str, help_text: str):
+  """`--config` (an ml_collections file, `:arg` allowed, `--config.x=y` overrides) with a
+  default file. config_flags applies the command line's overrides to a default file while
+  the flag is defined, at import: an override of a field the config lacks is reported here
+  in the one line `_parse_flags` gives, exit status 2."""
+  try:
+    holder = config_flags.DEFINE_config_file("config", default_file, help_text, lock_config=True)
+  except (KeyError, AttributeError) as e:
+    print(f"{os.path.basename(sys.argv[0])}: error: {' '.join(_unknown_field(sys.argv, e).split())}",
+          file=sys.stderr)
+    sys.exit(2)
+  # absl files a flag under the module that defined it: the caller's --help lists it.
+  caller = sys._getframe(1).f_globals.get("__name__")  # pylint: disable=protected-access
+  flags.FLAGS.register_key_flag_for_module(sys.argv[0] if caller == "__main__" else caller,
+                                           flags.FLAGS["config"])
+  return holder
+
+
 # What orbax's threads say, once per manager, about a step folder whose metadata is missing
-# or damaged: `train.checkpoints` tries each step itself and says in one line what it did.
+# or damaged: `model_files` tries each step itself and says in one line what it did.
 _ORBAX_STEP_METADATA = ("Metadata file does not exist", "Failed to json parse Metadata file")
 
 
@@ -205,57 +227,3 @@ def run_training(train_and_evaluate: Callable, what: str) -> None:
     train_and_evaluate(c, workdir.value)
 
   run_main(main)
-
-
-@dataclasses.dataclass(frozen=True)
-class SearchFlags:
-  """The search flags every inpainting command shares (see `define_search_flags`)."""
-  holders: dict
-
-  def overrides(self) -> dict:
-    """The values given on the command line (None where left out), by config name.
-    Raises UserError for flags that could not take effect together (never ignored)."""
-    values = {name: holder.value for name, holder in self.holders.items()}
-    start, preset = values.get("start"), values.get("preset")
-    if values.get("encoder") and (start == "random" or (start is None and preset == "paper")):
-      raise UserError("--encoder gives a search its starting point, and this one starts at "
-                      "random: drop --encoder, or add --start encoder (or --preset fast)")
-    if values.get("halving_every") and (values.get("restarts") or 1) < 2:
-      raise UserError("--halving_every prunes restarts: it needs --restarts 2 or more")
-    return values
-
-
-def define_search_flags(fills: bool = False) -> SearchFlags:
-  """Defines --preset, --iterations, --restarts, --halving_every, --start, --encoder,
-  --tune_steps, --lr_schedule, --stop_every, --mirror (and --fills); their values go to
-  `train.checkpoints.load_params`."""
-  holders = {
-      "preset": flags.DEFINE_enum("preset", None, ["paper", "fast", "quality"], "Search "
-                                  "settings: paper (Yeh et al. exactly: random start, 1500 "
-                                  "iterations), fast or quality (encoder start, see README); "
-                                  "the flags below override single settings."),
-      "iterations": flags.DEFINE_integer("iterations", None, "Search iterations (default: the "
-                                         "model's config, 1500)."),
-      "restarts": flags.DEFINE_integer("restarts", None, "Random restarts per image."),
-      "halving_every": flags.DEFINE_integer("halving_every", None, "With several restarts: "
-                                            "keep the better half every N iterations (0: off)."),
-      "start": flags.DEFINE_enum("start", None, ["random", "encoder"], "Where restart 0 starts: "
-                                 "random (the paper) or the latent encoder's z."),
-      "encoder": flags.DEFINE_string("encoder", None, "Latent encoder file for --start=encoder "
-                                     "(default: the bundled model's own)."),
-      "tune_steps": flags.DEFINE_integer("tune_steps", None, "Per-image generator tuning steps "
-                                         "after the search (0: off)."),
-      "lr_schedule": flags.DEFINE_enum("lr_schedule", None, ["constant", "cosine"], "Adam's "
-                                       "step size over the search: constant (the paper) or "
-                                       "cosine (decays to 0 at the last iteration)."),
-      "stop_every": flags.DEFINE_integer("stop_every", None, "Per-image stopping: every N "
-                                         "iterations an image whose loss fell by less than "
-                                         "0.1% stops (0: off)."),
-      "mirror": flags.DEFINE_bool("mirror", None, "Also fill each image's mirror image and "
-                                  "average the two fills: higher PSNR, slightly softer fills, "
-                                  "twice the search (see README)."),
-  }
-  if fills:
-    holders["fills"] = flags.DEFINE_integer("fills", None, "Write the best k distinct fills "
-                                            "side by side (needs --restarts >= k).")
-  return SearchFlags(holders)

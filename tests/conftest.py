@@ -21,7 +21,7 @@ from PIL import Image  # pylint: disable=wrong-import-position
 
 from inpaint_jax.configs import tiny  # pylint: disable=wrong-import-position
 from inpaint_jax.models import dcgan  # pylint: disable=wrong-import-position
-from inpaint_jax.train import checkpoints  # pylint: disable=wrong-import-position
+from inpaint_jax import model_files  # pylint: disable=wrong-import-position
 
 
 def export_tiny_model(path, distinct_fills=False):
@@ -32,7 +32,7 @@ def export_tiny_model(path, distinct_fills=False):
   if distinct_fills:
     g_vars = jax.tree.map(np.asarray, g_vars)
     g_vars["params"]["deconv2"]["kernel"] = g_vars["params"]["deconv2"]["kernel"] * 5000.0
-  checkpoints.export_model(str(path), config, g_vars, d_vars)
+  model_files.export_model(str(path), config, g_vars, d_vars)
   return str(path)
 
 

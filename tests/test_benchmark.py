@@ -87,12 +87,12 @@ def test_torch_peer_computes_the_same_model_and_search():
 @pytest.mark.slow
 def test_crop_framing_script_scores_both_framings_of_the_same_photos(tmp_path):
   from inpaint_jax.configs import tiny  # pylint: disable=import-outside-toplevel
-  from inpaint_jax.train import checkpoints  # pylint: disable=import-outside-toplevel
+  from inpaint_jax import model_files  # pylint: disable=import-outside-toplevel
   from PIL import Image  # pylint: disable=import-outside-toplevel
   config = tiny.get_config()  # trained on whole images: auto is 'stretch'
   g_vars, d_vars = models.init_variables(config.model, jax.random.PRNGKey(0))
   model = str(tmp_path / "tiny.msgpack")
-  checkpoints.export_model(model, config, g_vars, d_vars)
+  model_files.export_model(model, config, g_vars, d_vars)
   rng = np.random.default_rng(0)
   for i in range(3):
     Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(

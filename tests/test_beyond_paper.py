@@ -18,7 +18,7 @@ from inpaint_jax.data import masks as masks_lib
 from inpaint_jax.models import dcgan
 from inpaint_jax.models import latent_encoder
 from inpaint_jax.models import layers
-from inpaint_jax.train import checkpoints
+from inpaint_jax import model_files
 from inpaint_jax.train import latent_encoder as le_train
 
 
@@ -44,7 +44,7 @@ def _images(config, g_vars, n, seed=1):
 def model_file(tmp_path_factory):
   config, g_vars, d_vars = _tiny_dcgan()
   path = str(tmp_path_factory.mktemp("model") / "tiny.msgpack")
-  checkpoints.export_model(path, config, g_vars, d_vars, dtype=np.float32)
+  model_files.export_model(path, config, g_vars, d_vars, dtype=np.float32)
   return path
 
 
@@ -105,16 +105,16 @@ def test_encoder_training_learns_resumes_exports_and_checks_its_generator(model_
   # Export, load against its own G, refuse another G.
   path = str(tmp_path / "e.msgpack")
   le_train.export(str(tmp_path / "a"), path, dtype=np.float32)
-  model_config, g_vars, _ = checkpoints.load_model(model_file)
-  enc_cfg, e_vars = checkpoints.load_encoder(path, model_config.model, g_vars)
+  model_config, g_vars, _ = model_files.load_model(model_file)
+  enc_cfg, e_vars = model_files.load_encoder(path, model_config.model, g_vars)
   assert enc_cfg.nf == 8
   for a, b in zip(jax.tree.leaves(e_vars), jax.tree.leaves(straight.e.variables())):
     np.testing.assert_array_equal(a, np.asarray(b))
   _, other_g, _ = _tiny_dcgan(seed=7)
   with pytest.raises(ValueError, match="trained for another generator"):
-    checkpoints.load_encoder(path, model_config.model, other_g)
+    model_files.load_encoder(path, model_config.model, other_g)
   with pytest.raises(ValueError, match="not an inpaint-jax encoder file"):
-    checkpoints.load_encoder(model_file, model_config.model, g_vars)
+    model_files.load_encoder(model_file, model_config.model, g_vars)
 
   # init_from: a later run starts from the exported file's or the workdir's E.
   for start in (path, str(tmp_path / "a")):
@@ -129,7 +129,7 @@ def test_encoder_training_learns_resumes_exports_and_checks_its_generator(model_
     warm = le_train.create_train_state(config, model_config.model, other_g, jax.random.PRNGKey(9))
     for a, b in zip(jax.tree.leaves(warm.e.variables()), jax.tree.leaves(straight.e.variables())):
       np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    assert checkpoints.fingerprint(warm.g) == checkpoints.fingerprint(other_g)
+    assert model_files.fingerprint(warm.g) == model_files.fingerprint(other_g)
     config.init_from_other_generator = False
   config.init_from = ""
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import export_tiny_model
 from inpaint_jax.configs import tiny
 from inpaint_jax.models import dcgan as models
-from inpaint_jax.train import checkpoints
+from inpaint_jax import model_files
 
 pytestmark = pytest.mark.slow  # every test runs the command line as a subprocess
 
@@ -104,7 +104,7 @@ def test_a_model_trained_on_centre_crops_sees_the_same_crop_of_a_photo(tmp_path)
   config.dataset.crop, config.dataset.crop_fraction = "center", 0.5
   g_vars, d_vars = models.init_variables(config.model, jax.random.PRNGKey(0))
   model = str(tmp_path / "centre.msgpack")
-  checkpoints.export_model(model, config, g_vars, d_vars)
+  model_files.export_model(model, config, g_vars, d_vars)
   rng = np.random.default_rng(3)
   Image.fromarray(rng.integers(0, 255, (80, 100, 3), dtype=np.uint8)).save(tmp_path / "p.png")
   mask = np.full((80, 100), 255, np.uint8)
@@ -262,7 +262,7 @@ def _bad_model(tmp_path, nan=False):
   if nan:
     g_vars = jax.tree.map(lambda a: np.full_like(a, np.nan), g_vars)
   path = str(tmp_path / ("nan.msgpack" if nan else "other.msgpack"))
-  checkpoints.export_model(path, config, g_vars, d_vars)  # config says ngf=8
+  model_files.export_model(path, config, g_vars, d_vars)  # config says ngf=8
   return path
 
 
@@ -327,10 +327,10 @@ def test_bad_input_one_line_error_and_nothing_written(case, model_file, photo, t
 def test_encoder_start_tuning_mirror_and_k_fills_side_by_side(photo, tmp_path):
   from inpaint_jax.models import latent_encoder  # pylint: disable=g-import-not-at-top
   model_file = export_tiny_model(tmp_path / "model.msgpack", distinct_fills=True)
-  config, g_vars, _ = checkpoints.load_model(model_file)
+  config, g_vars, _ = model_files.load_model(model_file)
   encoder = str(tmp_path / "encoder.msgpack")
   e_vars = latent_encoder.init_variables(config.encoder, config.model, jax.random.PRNGKey(1))
-  checkpoints.export_encoder(encoder, config.encoder, e_vars, g_vars)
+  model_files.export_encoder(encoder, config.encoder, e_vars, g_vars)
   out = str(tmp_path / "fills.png")
   code, _, stderr = run("inpaint", "--image", photo, "--mask_type", "center", "--out", out,
                         "--checkpoint", model_file, "--iterations", "3", "--restarts", "3",
@@ -341,7 +341,7 @@ def test_encoder_start_tuning_mirror_and_k_fills_side_by_side(photo, tmp_path):
   assert Image.open(out).size == (2 * 32 + 3 * pad, 32 + 2 * pad)
   code, _, stderr = run("inpaint", "--image", photo, "--mask_type", "center", "--out", out,
                         "--checkpoint", model_file, "--start", "encoder")
-  assert code == 2 and "--start=encoder needs --encoder" in _error_line(stderr)
+  assert code == 2 and "has no shipped latent encoder" in _error_line(stderr)
   code, _, stderr = run("inpaint", "--image", photo, "--mask_type", "center", "--out", out,
                         "--checkpoint", model_file, "--fills", "3", "--restarts", "2")
   assert code == 2 and "fills must be between 1 and the number of restarts (2)" in _error_line(stderr)

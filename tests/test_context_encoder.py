@@ -8,6 +8,7 @@ import pytest
 
 from inpaint_jax.configs import context_encoder as ce_config
 from inpaint_jax.models import context_encoder as ce
+from inpaint_jax import model_files
 from inpaint_jax.train import context_encoder as ce_train
 
 
@@ -97,7 +98,7 @@ def test_training_on_mock_data_learns_resumes_and_loads(tmp_path):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   assert (tmp_path / "a" / "samples" / "step_0000006.png").exists()
 
-  loaded_config, variables, fill_colour = ce_train.load(str(tmp_path / "a"))
+  loaded_config, variables, fill_colour = model_files.load_context_encoder(str(tmp_path / "a"))
   assert loaded_config.mask_type == "center" and loaded_config.model.nf == 8
   np.testing.assert_allclose(fill_colour, colour, atol=1e-6)
   x = images[:4].astype(np.float32) / 127.5 - 1.0
@@ -122,4 +123,4 @@ def test_load_rejects_a_dcgan_workdir(tmp_path):
   from inpaint_jax.configs import tiny  # pylint: disable=g-import-not-at-top
   checkpoints.save_config(str(tmp_path), tiny.get_config())
   with pytest.raises(ValueError, match="not a Context Encoder workdir"):
-    ce_train.load(str(tmp_path))
+    model_files.load_context_encoder(str(tmp_path))

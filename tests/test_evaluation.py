@@ -9,7 +9,7 @@ from inpaint_jax.data import sources
 from inpaint_jax.evaluation import examples
 from inpaint_jax.evaluation import runner
 from inpaint_jax.models import dcgan as models
-from inpaint_jax.train import checkpoints
+from inpaint_jax import model_files
 
 
 def test_run_examples_writes_grid_and_one_cell_per_mask_type(tmp_path):
@@ -48,14 +48,14 @@ def test_exported_model_round_trip_and_old_configs_load(tmp_path):
   config = tiny.get_config()
   g_vars, d_vars = models.init_variables(config.model, jax.random.PRNGKey(0))
   path = str(tmp_path / "model.msgpack")
-  checkpoints.export_model(path, config, g_vars, d_vars)
-  loaded, g2, d2 = checkpoints.load_model(path)
+  model_files.export_model(path, config, g_vars, d_vars)
+  loaded, g2, d2 = model_files.load_model(path)
   assert loaded.model.ngf == 8 and loaded.search.iterations == 1500
   for a, b in zip(jax.tree.leaves(g_vars), jax.tree.leaves(g2)):
     np.testing.assert_allclose(a, b, atol=1e-3, rtol=1e-3)  # float16 storage
   old = config.to_dict()
   del old["search"]
-  merged = checkpoints.merge_with_defaults(old)
+  merged = model_files.merge_with_defaults(old)
   assert merged.search.prior_weight == 0.003 and merged.model.ngf == 8
 
 

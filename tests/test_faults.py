@@ -17,6 +17,7 @@ import sys
 
 import flax.serialization
 import jax
+import ml_collections
 import numpy as np
 from PIL import Image
 import pytest
@@ -35,7 +36,8 @@ from inpaint_jax.data import sources
 from inpaint_jax.evaluation import metrics
 from inpaint_jax.evaluation import runner
 from inpaint_jax.models import dcgan as models
-from inpaint_jax.train import checkpoints
+from inpaint_jax import model_files
+from inpaint_jax.configs import search as search_config
 from inpaint_jax.train import dcgan as train
 from inpaint_jax.train import latent_encoder as le_train
 
@@ -52,14 +54,16 @@ def setup(tmp_path_factory):
   config = tiny.get_config()
   g_vars, d_vars = models.init_variables(config.model, jax.random.PRNGKey(0))
   model = str(root / "tiny.msgpack")
-  checkpoints.export_model(model, config, g_vars, d_vars, dtype=np.float32)
+  model_files.export_model(model, config, g_vars, d_vars, dtype=np.float32)
   return folder, model
 
 
 def _split(folder, model, out, *extra):
   cmd = [sys.executable, os.path.join(REPO, "experiments", "inpaint_split.py"),
-         f"--checkpoint={model}", f"--folder={folder}", "--split=all", f"--out={out}",
-         "--iterations=2", "--batch_size=2", "--write_images=false"] + list(extra)
+         f"--config={REPO}/inpaint_jax/configs/split.py:paper", f"--config.checkpoint={model}",
+         f"--config.folder={folder}", "--config.split=all", f"--out={out}",
+         "--config.search.iterations=2", "--config.batch_size=2",
+         "--config.write_images=false"] + list(extra)
   proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
   errors = [l for l in proc.stderr.splitlines() if "error:" in l]
   return proc.returncode, errors, proc.stderr
@@ -71,25 +75,27 @@ def test_a_split_restarted_with_other_settings_is_refused(setup, tmp_path):
   code, _, err = _split(folder, model, out)  # mask type: center, the default
   assert code == 0, err[-2000:]
   before = open(os.path.join(out, "results.csv")).read()
-  for flag, shown in (("--mask_type=half", "mask_type 'center' there, 'half' now"),
-                      ("--iterations=3", "settings.iterations 2 there, 3 now"),
-                      ("--num_images=3", "images 4 there, 3 now")):
+  for flag, shown in (("--config.mask_type=half", "mask_type 'center' there, 'half' now"),
+                      ("--config.search.iterations=3", "settings.iterations 2 there, 3 now"),
+                      ("--config.search.learning_rate=0.5",
+                       "settings.learning_rate 0.01 there, 0.5 now"),
+                      ("--config.num_images=3", "images 4 there, 3 now")):
     code, errors, err = _split(folder, model, out, flag)
     assert code == 2 and len(errors) == 1 and shown in errors[0], err[-2000:]
     assert "Traceback" not in err
   assert open(os.path.join(out, "results.csv")).read() == before  # untouched
-  code, _, err = _split(folder, model, out, "--mask_type=half", "--fresh")
+  code, _, err = _split(folder, model, out, "--config.mask_type=half", "--config.fresh=true")
   assert code == 0, err[-2000:]
   assert ",half," in open(os.path.join(out, "results.csv")).read()
 
 
 def test_values_that_make_no_sense_are_one_line_errors(setup, tmp_path):
   folder, model = setup
-  code, errors, err = _split(folder, model, str(tmp_path / "cell"), "--iterations=0")
+  code, errors, err = _split(folder, model, str(tmp_path / "cell"), "--config.search.iterations=0")
   assert code == 2 and len(errors) == 1, err[-2000:]
   assert "iterations must be at least 1, got 0" in errors[0]
   # The same checks in this process (each is what the command line reports in one line).
-  config, g_vars, d_vars = checkpoints.load_model(model)
+  config, g_vars, d_vars = model_files.load_model(model)
   method = runner.ours({"generator": g_vars, "discriminator": d_vars}, config)
   source = sources.FolderSource(folder, "all", sources.CropRule("none", 1.0, 32))
   for kwargs, message in (({"batch_size": 0}, "batch size must be at least 1, got 0"),
@@ -97,18 +103,26 @@ def test_values_that_make_no_sense_are_one_line_errors(setup, tmp_path):
                           ({"seed": -1}, "seed must be a non-negative integer, got -1")):
     with pytest.raises(ValueError, match=message):
       runner.run_cell(source, method, str(tmp_path / "cell"), "center", **kwargs)
-  with pytest.raises(ValueError, match="restarts must be at least 1, got -1"):
-    presets.with_overrides(config, restarts=-1)
-  with pytest.raises(ValueError, match="halving_every must be 0 .off. or positive, got -5"):
-    presets.with_overrides(config, halving_every=-5)
-  for kwargs, message in (({"stop_every": -2}, "stop_every must be 0 .off. or positive, got -2"),
-                          ({"learning_rate": 0.0}, "learning_rate must be positive, got 0.0"),
+  # One validation of the search block, whatever sets it (configs.search.settings here).
+  check = lambda **kw: inpaint_lib.check_settings(None, ml_collections.ConfigDict(
+      {"search": search_config.settings(None, kw)}))
+  for kwargs, message in (({"restarts": -1}, "search.restarts must be at least 1, got -1"),
+                          ({"halving_every": -5}, "halving_every must be 0 .off. or positive, got -5"),
+                          ({"stop_every": -2}, "stop_every must be 0 .off. or positive, got -2"),
+                          ({"learning_rate": -0.5}, "learning_rate must be a finite number >= 0"),
+                          ({"prior_weight": float("nan")}, "prior_weight must be a finite number"),
+                          ({"window": 4}, "window must be odd"),
+                          ({"beta1": 1.0}, r"beta1 must be in \[0, 1\)"),
+                          ({"restarts": 1, "halving_every": 5}, "halving_every prunes restarts"),
                           ({"lr_schedule": "linear"}, "lr_schedule must be 'constant' or "
                                                       "'cosine', got 'linear'")):
     with pytest.raises(ValueError, match=message):
-      presets.with_overrides(config, **kwargs)
-  presets.with_overrides(config, restarts=4, halving_every=10, stop_every=50, lr_schedule="cosine",
-                         mirror=True)
+      check(**kwargs)
+  with pytest.raises(ValueError, match="search has no setting 'learning_rat'"):
+    search_config.settings(None, {"learning_rat": 0.1})
+  config.search = search_config.settings(None, dict(restarts=4, halving_every=10, stop_every=50,
+                                                    lr_schedule="cosine", mirror=True))
+  check(restarts=4, halving_every=10, stop_every=50, lr_schedule="cosine", mirror=True)
   assert config.search.halving_every == 10 and config.search.mirror
   # Each of these changes the result, so a cell records it (and refuses to resume without).
   recorded = runner.ours({"generator": g_vars, "discriminator": d_vars}, config).settings
@@ -234,12 +248,12 @@ def test_a_model_read_from_a_workdir_skips_a_damaged_step_and_refuses_a_missing_
   workdir = str(tmp_path / "run")
   shutil.copytree(run15, workdir)
   _damage(os.path.join(workdir, "checkpoints", "15"), "truncated files")
-  _, g_newest, _ = checkpoints.load_model(workdir)
-  _, g_10, _ = checkpoints.load_model(run15, step=10)
+  _, g_newest, _ = model_files.load_model(workdir)
+  _, g_10, _ = model_files.load_model(run15, step=10)
   for a, b in zip(jax.tree.leaves(g_newest), jax.tree.leaves(g_10)):
     np.testing.assert_array_equal(a, b)
   with pytest.raises(ValueError, match="holds no checkpoint of step 7; its steps are 5, 10, 15"):
-    checkpoints.load_model(workdir, step=7)
+    model_files.load_model(workdir, step=7)
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["10", "15", "5"]
 
 
@@ -248,7 +262,7 @@ def test_a_model_read_from_a_workdir_skips_a_damaged_step_and_refuses_a_missing_
 
 def test_blended_stays_in_range_where_the_raw_poisson_solve_overshoots(tmp_path):
   model = export_tiny_model(tmp_path / "sharp.msgpack", distinct_fills=True)  # G saturates
-  config, params = checkpoints.load_params(model, iterations=2)
+  config, params = model_files.load_params(model, search_config.settings(None, dict(iterations=2)))
   rng = np.random.default_rng(0)
   images = rng.uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
   masks = np.stack([masks_lib.center(32)] * 4)
@@ -262,7 +276,7 @@ def test_blended_stays_in_range_where_the_raw_poisson_solve_overshoots(tmp_path)
 
 def test_a_cells_scores_are_recomputed_exactly_from_its_written_pictures(setup, tmp_path):
   _, model = setup
-  config, params = checkpoints.load_params(model, iterations=2)
+  config, params = model_files.load_params(model, search_config.settings(None, dict(iterations=2)))
   rng = np.random.default_rng(1)
   pixels = rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
   names = [f"im{i}.png" for i in range(5)]
@@ -306,14 +320,14 @@ def test_an_encoder_trained_for_a_workdir_works_with_that_workdirs_exported_file
   encoder = str(tmp_path / "encoder.msgpack")
   le_train.export(str(tmp_path / "encoder_run"), encoder)  # float16, as the command writes it
   model = str(tmp_path / "model.msgpack")
-  _, g_vars, d_vars = checkpoints.load_model(workdir)
-  checkpoints.export_model(model, dcgan_config, g_vars, d_vars)  # float16
+  _, g_vars, d_vars = model_files.load_model(workdir)
+  model_files.export_model(model, dcgan_config, g_vars, d_vars)  # float16
   for path in (model, workdir):  # the exported file and the workdir are one generator
-    config_f, params = checkpoints.load_params(path, encoder=encoder, preset="fast")
+    config_f, params = model_files.load_params(path, search_config.get_config("fast"), encoder)
     assert "encoder" in params and config_f.search.start == "encoder"
   other, _ = models.init_variables(dcgan_config.model, jax.random.PRNGKey(5))
   with pytest.raises(ValueError, match="trained for another generator"):
-    checkpoints.load_encoder(encoder, config_f.model, other)
+    model_files.load_encoder(encoder, config_f.model, other)
 
 
 # ------------------------------------------------------------------ a finished cell is verified
@@ -323,7 +337,7 @@ def test_an_encoder_trained_for_a_workdir_works_with_that_workdirs_exported_file
                                     "a rows file removed"])
 def test_a_finished_cell_is_checked_against_its_rows_and_repaired(setup, tmp_path, damage):
   _, model = setup
-  config, params = checkpoints.load_params(model, iterations=2)
+  config, params = model_files.load_params(model, search_config.settings(None, dict(iterations=2)))
   pixels = np.random.default_rng(2).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
   source = sources.ArraySource(pixels, [f"im{i}.png" for i in range(5)])
   out = str(tmp_path / "cell")
@@ -364,9 +378,10 @@ os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=" + sys.argv[1
 import numpy as np
 from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.data import masks as masks_lib
-from inpaint_jax.train import checkpoints
-config, params = checkpoints.load_params(sys.argv[2], iterations=3, tune_steps=8, restarts=2,
-                                         fills=2, mirror=True)
+from inpaint_jax import model_files
+from inpaint_jax.configs import search as search_config
+config, params = model_files.load_params(sys.argv[2], search_config.settings(
+    None, dict(iterations=3, tune_steps=8, restarts=2, fills=2, mirror=True)))
 images = np.random.default_rng(0).uniform(-1, 1, (3, 32, 32, 3)).astype(np.float32)
 masks = np.stack([masks_lib.center(32)] * 3)
 fill = lambda idx: inpaint_lib.inpaint(images[idx], masks[idx], params, config, 0).fills
@@ -455,17 +470,24 @@ def test_no_command_writes_over_or_into_what_it_reads(setup, tmp_path, case):
                                     os.path.dirname(model)], "holds --checkpoint"),
       "export into the workdir": (["export_model", f"--workdir={os.path.dirname(model)}",
                                    f"--out={os.path.dirname(model)}/x.msgpack"], "lies inside --workdir"),
-      "split out is the folder": (["inpaint_split", f"--checkpoint={model}", f"--folder={folder}",
-                                   "--split=all", f"--out={folder}"], "is --folder"),
-      "split out holds other cells": (["inpaint_split", f"--checkpoint={model}", f"--folder={folder}",
-                                       "--split=all", f"--out={os.path.join(root, 'table1')}"],
+      "split out is the folder": (["inpaint_split", f"--config.checkpoint={model}",
+                                   f"--config.folder={folder}", "--config.split=all",
+                                   f"--out={folder}"], "is --config.folder"),
+      "split out holds other cells": (["inpaint_split",
+                                       f"--config={REPO}/inpaint_jax/configs/split.py:paper",
+                                       f"--config.checkpoint={model}",
+                                       f"--config.folder={folder}", "--config.split=all",
+                                       f"--out={os.path.join(root, 'table1')}"],
                                       "holds the scored results of other runs"),
-      "examples out inside the folder": (["inpaint_examples", f"--checkpoint={model}", f"--folder={folder}",
-                                          "--split=all", f"--out={folder}/examples"], "lies inside --folder"),
-      "table1 out is a dataset": (["reproduce_table1", f"--celeba_folder={folder}", f"--out={folder}",
-                                   f"--workdir={root}/t"], "is --celeba_folder"),
-      "curves out inside the folder": (["search_curves", f"--checkpoint={model}", f"--folder={folder}",
-                                        f"--out={folder}/curves"], "lies inside --folder"),
+      "examples out inside the folder": (["inpaint_examples", f"--config.checkpoint={model}",
+                                          f"--config.folder={folder}", "--config.split=all",
+                                          f"--out={folder}/examples"], "lies inside --config.folder"),
+      "table1 out is a dataset": (["reproduce_table1", f"--config.celeba.folder={folder}",
+                                   f"--out={folder}", f"--workdir={root}/t"],
+                                  "is --config.celeba.folder"),
+      "curves out inside the folder": (["search_curves", f"--config.checkpoint={model}",
+                                        f"--config.folder={folder}", f"--out={folder}/curves"],
+                                       "lies inside --config.folder"),
       "train workdir inside the dataset": (["train_dcgan", f"--config={REPO}/inpaint_jax/configs/tiny.py",
                                             f"--config.dataset.folder={folder}",
                                             f"--workdir={folder}/run"], "lies inside --config.dataset.folder"),
@@ -515,11 +537,20 @@ def test_mistakes_are_one_line_errors_and_help_lists_each_commands_flags(setup, 
        "this one starts at random: drop --encoder"),
       (["inpaint-jax", "inpaint", "--image", photo, "--mask_type", "center", "--out", out,
         "--checkpoint", model, "--halving_every", "5"], "--halving_every prunes restarts"),
-      (["inpaint_split", f"--checkpoint={model}", f"--folder={folder}", "--tfds_name=celeb_a",
-        f"--out={tmp_path}/cell"], "one of --folder or --tfds_name, not both"),
-      (["reproduce_table1", f"--cars_folder={cars}", "--methods=ce", "--nonearest_neighbour",
+      (["inpaint_split", "--config=" + os.path.join(REPO, "inpaint_jax/configs/split.py:paper"),
+        f"--config.checkpoint={model}", f"--config.folder={folder}",
+        "--config.tfds_name=celeb_a", f"--out={tmp_path}/cell"],
+       "or a TFDS builder (celeb_a), not both"),
+      (["inpaint_split", f"--config.checkpoint={model}", f"--out={tmp_path}/cell"],
+       "has no shipped latent encoder"),
+      (["inpaint_split", "--config.search.learning_rat=0.1", f"--out={tmp_path}/cell"],
+       "--config.search.learning_rat: the config has no field 'learning_rat'"),
+      (["reproduce_table1", "--config.datasets=cars", f"--config.cars.folder={cars}",
+        "--config.methods=ce", "--config.nearest_neighbour=false",
         f"--workdir={tmp_path}/t", f"--out={tmp_path}/r"], "none of the requested cells can run: "
        "ce cannot run for cars center, cars pattern, cars random, cars half: no Context Encoder"),
+      (["reproduce_table1", "--config.methods=ce,poisson", f"--workdir={tmp_path}/t",
+        f"--out={tmp_path}/r"], "--config.methods: unknown ['poisson']"),
   ]
   for args, words in cases:
     proc = subprocess.run(_entry(args[0]) + args[1:], capture_output=True, text=True,
@@ -531,7 +562,7 @@ def test_mistakes_are_one_line_errors_and_help_lists_each_commands_flags(setup, 
   assert sorted(os.listdir(tmp_path)) == ["cars", "ce_run", "e.msgpack"]  # nothing written
   for name, own in (("inpaint-jax", ("--paste_back", "--preset:", "--host:", "--fills:")),
                     ("export_model", ("--workdir",)),
-                    ("inpaint_split", ("--mask_type", "--preset:", "--iterations:"))):
+                    ("inpaint_split", ("--config:", "--out:"))):
     proc = subprocess.run(_entry(name) + ["-h"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, (name, proc.stderr[-2000:])
     for flag in own:  # the command's own flags, the shared search flags among them

@@ -15,11 +15,14 @@ ALLOWED = {
     "models": set(),
     "data": set(),
     "core": {"models", "data"},
-    "train": {"configs", "core", "data", "models"},
-    "evaluation": {"configs", "core", "data", "models", "train"},
+    # What inference loads (model files, workdirs' newest readable step, `load_params`).
+    "model_files": {"configs", "core", "data", "models"},
+    "train": {"configs", "core", "data", "models", "model_files"},
+    "evaluation": {"configs", "core", "data", "models", "model_files", "train"},
     "commands": set(),
-    "serve": {"inpaint_jax", "configs", "core", "data", "train"},
-    "cli": {"inpaint_jax", "configs", "core", "commands", "data", "evaluation", "serve", "train"},
+    "serve": {"inpaint_jax", "configs", "core", "data", "model_files"},
+    "cli": {"inpaint_jax", "configs", "core", "commands", "data", "evaluation", "model_files",
+            "serve"},
 }
 HEAVY_OPTIONAL = {"tensorflow_datasets", "cv2", "matplotlib", "tensorboardX", "torch"}
 # Modules of the package that need an optional extra (`[serve]`): imported where used.
@@ -42,6 +45,8 @@ def _imports(path):
   for node in ast.walk(tree):
     if isinstance(node, ast.Import):
       names = [a.name for a in node.names]
+    elif isinstance(node, ast.ImportFrom) and node.module == "inpaint_jax":
+      names = [f"inpaint_jax.{a.name}" for a in node.names]  # its modules, or ASSETS
     elif isinstance(node, ast.ImportFrom) and node.module:
       names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
     else:
@@ -92,4 +97,22 @@ def test_no_import_cycle():
 def test_deferred_imports_only_for_heavy_optional_dependencies():
   bad = [f"{m}: {n}" for m, p in _modules() for n, top in _imports(p)
          if not top and n.split(".")[0] not in HEAVY_OPTIONAL and n not in OPTIONAL_MODULES]
+  assert not bad, bad
+
+
+def test_nothing_outside_train_imports_train_to_load_a_model():
+  """Inference code (core, evaluation's loading, serve, the CLI, the experiments that
+  inpaint) reads models through `model_files`; train/ is imported only to train, and by
+  export_model.py, which turns a training run into a model file."""
+  root = os.path.dirname(PACKAGE)
+  bad = []
+  for folder in ("experiments", "benchmarks"):
+    for name in sorted(os.listdir(os.path.join(root, folder))):
+      if name.endswith(".py") and not name.startswith(("train_", "export_", "lib")):
+        path = os.path.join(root, folder, name)
+        bad += [f"{folder}/{name}: {n}" for n, _ in _imports(path)
+                if n.startswith("inpaint_jax.train")]
+  for module, path in _modules():
+    if _role(module) in ("serve", "cli", "model_files", "core"):
+      bad += [f"{module}: {n}" for n, _ in _imports(path) if n.startswith("inpaint_jax.train")]
   assert not bad, bad

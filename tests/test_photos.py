@@ -10,7 +10,8 @@ from inpaint_jax.configs import presets
 from inpaint_jax.configs import tiny
 from inpaint_jax.data import photos as photos_lib
 from inpaint_jax.data import sources
-from inpaint_jax.train import checkpoints
+from inpaint_jax import model_files
+from inpaint_jax.configs import search as search_config
 
 
 def test_size_note_says_what_happened_and_warns_when_a_photo_is_enlarged():
@@ -32,7 +33,7 @@ def test_size_note_says_what_happened_and_warns_when_a_photo_is_enlarged():
 
 
 def test_auto_framing_follows_how_the_model_was_trained():
-  faces, cars = (checkpoints.load_params(presets.bundled_model_path(name))[0]
+  faces, cars = (model_files.load_params(presets.bundled_model_path(name))[0]
                  for name in ("celeba", "cars"))
   assert photos_lib.framing("auto", faces, 218, 178) == sources.CropRule("center", 108 / 178, 64)
   assert photos_lib.framing("auto", cars, 61, 128) == sources.CropRule("none", 1.0, 64)
@@ -115,6 +116,6 @@ def test_folder_presets_split_train_test_and_validation_and_the_shipped_models_c
     ranges = [span(preset[k]) for k in ("train_split", "test_split", "validation_split")]
     assert [b - a + 1 for a, b in ranges] == list(sizes)
     assert ranges[0][1] < ranges[1][0] and ranges[1][1] < ranges[2][0]  # disjoint, in order
-    config, _ = checkpoints.load_params(presets.bundled_model_path(name), preset="fast")
+    config, _ = model_files.load_params(presets.bundled_model_path(name), search_config.get_config("fast"))
     assert (config.dataset.test_split, config.dataset.validation_split) == (
         preset["test_split"], preset["validation_split"])

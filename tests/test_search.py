@@ -262,3 +262,39 @@ def test_per_image_stopping_follows_its_rule_and_keeps_the_stopped_state():
     # A stopped image's recorded losses hold still after it stopped.
     np.testing.assert_allclose(stopped.curve[i, expect[i]:], stopped.curve[i, expect[i] - 1],
                                rtol=1e-6)
+
+
+_TRACES = []
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, _, **kw: _TRACES.append(event)
+    if event == "/jax/core/compile/jaxpr_trace_duration" else None)
+
+
+def test_a_sweep_over_the_numeric_settings_compiles_once():
+  # The whole method (search in chunks, tuning, blend) once with every setting, then with
+  # each number changed: nothing is traced again, yet every change takes effect.
+  from inpaint_jax.core import inpaint  # pylint: disable=import-outside-toplevel
+  config, g_vars, d_vars = _setup(iterations=4, restarts=2, steps_per_call=2, tune_steps=2,
+                                  fills=2, min_fill_difference=0.0)
+  params = {"generator": g_vars, "discriminator": d_vars}
+  rng = np.random.default_rng(3)
+  images = rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+  mask = masks.make_masks("center", 32, 0, range(2))
+  run = lambda: inpaint.inpaint(images, mask, params, config, ids=[0, 1])
+  first = run()
+  traced = len(_TRACES)
+  assert traced > 0  # the listener sees compilations
+  for name, value in (("learning_rate", 0.07), ("prior_weight", 0.5),
+                      ("tune_learning_rate", 3e-2), ("tune_feature_weight", 4.0),
+                      ("min_fill_difference", 10.0)):
+    before = run()
+    config.search[name] = value
+    after = run()
+    assert len(_TRACES) == traced, f"changing search.{name} compiled again"
+    changed = (after.fill_count != before.fill_count).any() if name == "min_fill_difference" \
+        else np.abs(after.generated - before.generated).max() > 1e-6
+    assert changed, f"search.{name} had no effect"
+  assert not np.array_equal(run().blended, first.blended)
+  config.search.lr_schedule = "cosine"  # a code path: compiled again, as it must be
+  run()
+  assert len(_TRACES) > traced

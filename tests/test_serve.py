@@ -23,7 +23,8 @@ from conftest import export_tiny_model  # pylint: disable=wrong-import-position
 from inpaint_jax.core import inpaint as inpaint_lib  # pylint: disable=wrong-import-position
 from inpaint_jax.data import photos as photos_lib  # pylint: disable=wrong-import-position
 from inpaint_jax.serve import app as serve_app  # pylint: disable=wrong-import-position
-from inpaint_jax.train import checkpoints  # pylint: disable=wrong-import-position
+from inpaint_jax import model_files  # pylint: disable=wrong-import-position
+from inpaint_jax.configs import search as search_config
 
 ITERATIONS = "4"
 
@@ -80,8 +81,8 @@ def _post(client, photo=None, mask=None, query="", **fields):
 
 def _direct(model_file, photo, mask, fills=1, seed=0):
   """The same fill through the library: the CLI's photo path and `inpaint`."""
-  config, params = checkpoints.load_params(model_file, preset="paper", iterations=int(ITERATIONS),
-                                           restarts=fills, fills=fills, mirror=False)
+  config, params = model_files.load_params(model_file, search_config.settings(
+      "paper", dict(iterations=int(ITERATIONS), restarts=fills, fills=fills, mirror=False)))
   path_photo = photos_lib.read_photo(_png(photo), "auto", config)
   small, full = photos_lib.photo_mask(path_photo, config.model.image_size, _png(mask), None, seed)
   result = inpaint_lib.inpaint(path_photo.model_input[None], small[None], params, config, seed)

@@ -24,7 +24,7 @@ from inpaint_jax.data import masks as masks_lib
 from inpaint_jax.data import sources
 from inpaint_jax.evaluation import runner
 from inpaint_jax.models import dcgan as models
-from inpaint_jax.train import checkpoints
+from inpaint_jax import model_files
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ def _setup(tmp_path, count=12):
   config = tiny.get_config()
   g_vars, d_vars = models.init_variables(config.model, jax.random.PRNGKey(0))
   model = str(tmp_path / "tiny.msgpack")
-  checkpoints.export_model(model, config, g_vars, d_vars, dtype=np.float32)
+  model_files.export_model(model, config, g_vars, d_vars, dtype=np.float32)
   return folder, model
 
 
@@ -50,9 +50,10 @@ def _start(cmd, devices=1):
 
 
 def _split_cmd(folder, model, out, batch, iterations=ITERATIONS, extra=()):
-  return [SPLIT, f"--checkpoint={model}", f"--folder={folder}", "--split=all", f"--out={out}",
-          f"--mask_type={MASK}", f"--iterations={iterations}", f"--batch_size={batch}",
-          f"--restarts={RESTARTS}"] + list(extra)
+  return [SPLIT, f"--config={REPO}/inpaint_jax/configs/split.py:paper",
+          f"--config.checkpoint={model}", f"--config.folder={folder}", "--config.split=all",
+          f"--out={out}", f"--config.mask_type={MASK}", f"--config.search.iterations={iterations}",
+          f"--config.batch_size={batch}", f"--config.search.restarts={RESTARTS}"] + list(extra)
 
 
 def _finish(proc):
@@ -101,7 +102,7 @@ def test_one_image_gets_the_same_fill_through_every_path(tmp_path):
   _same_rows(_rows(str(tmp_path / "out2")), _rows(str(tmp_path / "out3")))
 
   # In this process: the same image alone, in a batch of 7 at position 3, in chunks of 2.
-  config, g_vars, d_vars = checkpoints.load_model(model)
+  config, g_vars, d_vars = model_files.load_model(model)
   config.search.iterations, config.search.restarts = ITERATIONS, RESTARTS
   params = {"generator": g_vars, "discriminator": d_vars}
   source = sources.FolderSource(folder, "all", sources.CropRule("none", 1.0, 32))
@@ -128,9 +129,11 @@ def test_one_image_gets_the_same_fill_through_every_path(tmp_path):
 
 
 def test_bad_flags_and_missing_files_are_one_line_errors_with_status_2(tmp_path):
-  for args, expect in (([f"--out={tmp_path / 'o'}"], "--checkpoint"),
-                       ([f"--out={tmp_path / 'o'}", "--checkpoint=/no/such/model"],
-                        "checkpoint does not exist: /no/such/model")):
+  for args, expect in ((["--config.checkpoint=/no/such/model"], "--out"),
+                       ([f"--out={tmp_path / 'o'}", "--config.checkpoint=/no/such/model"],
+                        "checkpoint does not exist: /no/such/model"),
+                       ([f"--out={tmp_path / 'o'}", "--config.num_images=many"],
+                        "--config.num_images=many")):
     proc = _start([SPLIT] + args)
     _, err = proc.communicate(timeout=300)
     lines = [l for l in err.splitlines() if "error:" in l]

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import write_images
 from inpaint_jax.configs import context_encoder as ce_config
+from inpaint_jax.configs import table1 as table1_config
 from inpaint_jax.configs import tiny
 from inpaint_jax.data import masks as masks_lib
 from inpaint_jax.data import sources as ip
@@ -111,9 +112,10 @@ def test_reproduce_end_to_end_with_tiny_models(tmp_path):
   assert sorted(run.ce) == ["center"]  # no CE for the random mask: its cell stays empty
   workdir, out = str(tmp_path / "work"), str(tmp_path / "out")
   missing = {"svhn": "no SVHN here", "cars": "no cars here"}
-  rows = table1.reproduce([run], workdir, out, missing, mask_types=["center", "random"],
-                          num_images=4, batch_size=2, figure_images=3, ablation_images=2,
-                          log=lambda *_: None)
+  table = table1_config.get_config()
+  table.mask_types, table.num_images, table.batch_size = ("center", "random"), 4, 2
+  table.figure_images, table.ablation_images = 3, 2
+  rows = table1.reproduce([run], workdir, out, missing, table, log=lambda *_: None)
   cells = {(r["mask_type"], r["method"]) for r in rows}
   expected = {("center", m) for m in ("ce", "ours", "tv", "nn")} | {("random", m)
                                                                     for m in ("ours", "tv", "nn")}
@@ -150,13 +152,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_entry_points_train_a_ce_and_build_the_table(tmp_path):
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
-  from inpaint_jax.train import checkpoints  # pylint: disable=g-import-not-at-top
+  from inpaint_jax import model_files  # pylint: disable=g-import-not-at-top
   folder = str(tmp_path / "imgs")
   write_images(folder, 6, size=(32, 32))
   config = tiny.get_config()
   g_vars, d_vars = models.init_variables(config.model, jax.random.PRNGKey(0))
   model = str(tmp_path / "tiny.msgpack")
-  checkpoints.export_model(model, config, g_vars, d_vars, dtype=np.float32)
+  model_files.export_model(model, config, g_vars, d_vars, dtype=np.float32)
   ce_dir = str(tmp_path / "ce" / "cars_half")
   run = lambda args: subprocess.run([sys.executable] + args, capture_output=True, text=True,
                                     cwd=REPO, timeout=600)
@@ -168,14 +170,16 @@ def test_entry_points_train_a_ce_and_build_the_table(tmp_path):
            "--config.progress_bar=false"])
   assert r.returncode == 0, r.stderr[-2000:]
   out = str(tmp_path / "out")
-  r = run(["experiments/reproduce_table1.py", f"--cars_folder={folder}",
-           f"--cars_checkpoint={model}", f"--ce_root={tmp_path / 'ce'}",
-           f"--workdir={tmp_path / 'work'}", f"--out={out}", "--num_images=2",
-           "--iterations=3", "--mask_types=half", "--methods=ce,ours,tv", "--batch_size=2"])
+  r = run(["experiments/reproduce_table1.py", "--config=inpaint_jax/configs/table1.py",
+           "--config.datasets=cars", f"--config.cars.folder={folder}",
+           "--config.cars.split=all", f"--config.cars.checkpoint={model}",
+           f"--config.ce_root={tmp_path / 'ce'}", f"--workdir={tmp_path / 'work'}",
+           f"--out={out}", "--config.num_images=2", "--config.search.iterations=3",
+           "--config.mask_types=half", "--config.methods=ce,ours,tv", "--config.batch_size=2"])
   assert r.returncode == 0, r.stderr[-2000:]
   text = open(os.path.join(out, "table1.md")).read()
   assert "## Stanford Cars (2 test images per cell)" in text
-  assert "Not run: no --celeba_folder or --celeba_tfds given." in text
+  assert "Not run: not in --config.datasets (cars)." in text
   assert "(12.6)" in text  # the paper's CE on Cars, half
   with open(os.path.join(out, "table1.csv"), newline="") as f:
     methods = sorted(r["method"] for r in csv.DictReader(f))
@@ -183,8 +187,13 @@ def test_entry_points_train_a_ce_and_build_the_table(tmp_path):
 
 
 def test_reproduce_rejects_unknown_methods(tmp_path):
-  with pytest.raises(ValueError, match=r"unknown method or mask type \['poisson'\]"):
-    table1.reproduce([], str(tmp_path), str(tmp_path), {}, methods=["ours", "poisson"])
+  table = table1_config.get_config()
+  table.methods = ("ours", "poisson")
+  with pytest.raises(ValueError, match=r"--config.methods: unknown \['poisson'\]"):
+    table1.reproduce([], str(tmp_path), str(tmp_path), {}, table)
+  table.methods, table.mask_types = ("ours,tv",), ("center,half",)  # as --config.x=a,b gives
+  assert table1.validate(table).methods == ("ours", "tv")
+  assert table.mask_types == ("center", "half")
 
 
 def test_the_claim_sentence_says_what_the_numbers_say():

@@ -15,6 +15,7 @@ from conftest import write_images
 from inpaint_jax.configs import tiny
 from inpaint_jax.data import sources as ip
 from inpaint_jax.train import checkpoints
+from inpaint_jax import model_files
 from inpaint_jax.train import dcgan as train
 from inpaint_jax.train import loop
 
@@ -56,7 +57,7 @@ def test_train_and_evaluate_writes_checkpoints_samples_and_events(image_folder, 
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["10", "5"]
   assert sorted(os.listdir(os.path.join(workdir, "samples"))) == ["step_0000010.png"]
   assert any(n.startswith("events.out.tfevents") for n in os.listdir(workdir))
-  restored_config, g_vars, _ = checkpoints.load_model(workdir)
+  restored_config, g_vars, _ = model_files.load_model(workdir)
   assert restored_config.model.ngf == config.model.ngf
   assert g_vars["params"]["project"]["kernel"].shape == (16, 4 * 4 * 32)
 
@@ -95,9 +96,9 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_run(tmp_path):
   assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()[-2000:]
   assert b"resumed from step" in resumed.stderr.read()
 
-  _, g_a, d_a = checkpoints.load_model(whole)
-  _, g_b, d_b = checkpoints.load_model(broken)
-  raw_a, raw_b = (checkpoints.load_model(w, ema=False)[1] for w in (whole, broken))
+  _, g_a, d_a = model_files.load_model(whole)
+  _, g_b, d_b = model_files.load_model(broken)
+  raw_a, raw_b = (model_files.load_model(w, ema=False)[1] for w in (whole, broken))
   for a, b in ((g_a, g_b), (d_a, d_b), (raw_a, raw_b)):
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
       np.testing.assert_array_equal(x, y)
@@ -126,7 +127,7 @@ def test_another_architecture_is_refused_and_the_workdir_left_intact(image_folde
   with pytest.raises(ValueError, match=r"another model \(model.ngf 8 there, 16 now\)"):
     train.train_and_evaluate(other, workdir)
   assert open(os.path.join(workdir, "config.json")).read() == before
-  assert checkpoints.load_model(workdir)[0].model.ngf == 8  # still loads
+  assert model_files.load_model(workdir)[0].model.ngf == 8  # still loads
 
 
 def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(image_folder, tmp_path):
@@ -210,9 +211,9 @@ def test_a_checkpoint_from_before_the_average_resumes_with_it_starting_at_g(imag
 def test_training_can_start_from_a_model_file(image_folder, tmp_path):
   config = _config(image_folder, num_steps=2)
   train.train_and_evaluate(config, str(tmp_path / "a"))
-  _, g_vars, d_vars = checkpoints.load_model(str(tmp_path / "a"))
+  _, g_vars, d_vars = model_files.load_model(str(tmp_path / "a"))
   model = str(tmp_path / "a.msgpack")
-  checkpoints.export_model(model, config, g_vars, d_vars, dtype=np.float32)
+  model_files.export_model(model, config, g_vars, d_vars, dtype=np.float32)
   start = train.create_train_state(_config(image_folder, init_from=model), jax.random.PRNGKey(7))
   for a, b in ((g_vars, start.g.variables()), (g_vars, start.g_ema), (d_vars, start.d.variables())):
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
@@ -240,7 +241,7 @@ def test_data_parallel_over_two_host_devices_matches_one_device(image_folder, tm
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"devices {n}" in proc.stdout
-    out[n] = checkpoints.load_model(str(tmp_path / str(n)), ema=False)
+    out[n] = model_files.load_model(str(tmp_path / str(n)), ema=False)
   for a, b in zip(jax.tree.leaves(out[1][1:]), jax.tree.leaves(out[2][1:])):
     np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
 

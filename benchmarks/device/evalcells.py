@@ -5,7 +5,9 @@ import time
 
 from absl import flags
 from inpaint_jax import commands
-from inpaint_jax.train import checkpoints
+from inpaint_jax import model_files
+from inpaint_jax.configs import presets
+from inpaint_jax.configs import search as search_config
 from inpaint_jax.data import sources
 from inpaint_jax.evaluation import runner
 
@@ -26,9 +28,10 @@ FLAGS = flags.FLAGS
 def main(_):
   for label in FLAGS.presets:
     preset, mirror = label.split("_")[0], label.endswith("_mirror")
-    config, params = checkpoints.load_params(FLAGS.model, FLAGS.encoder, preset=preset,
-                                             folder=FLAGS.folder, mirror=mirror or None,
-                                             iterations=FLAGS.iterations)
+    search = search_config.settings(preset, dict(mirror=mirror or None,
+                                                 iterations=FLAGS.iterations))
+    config, params = model_files.load_params(FLAGS.model, search, FLAGS.encoder)
+    presets.use_source(config, FLAGS.folder or "")
     for split in FLAGS.splits:
       source = sources.make_source(config.dataset, getattr(FLAGS, f"{split}_split"),
                                    config.model.image_size)

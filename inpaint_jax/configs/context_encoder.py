@@ -14,15 +14,13 @@ images with centre masks (the paper's CE: 21.3 dB; BUILD_NOTES.md).
 
 import ml_collections
 
-from inpaint_jax.configs import default
 from inpaint_jax.configs import presets
+from inpaint_jax.configs import training
 
 
 def get_config(arg: str = "celeba,center") -> ml_collections.ConfigDict:
   dataset, mask_type = (arg.split(",") + ["center"])[:2]
-  base = default.get_config()
-  config = ml_collections.ConfigDict()
-  config.seed = 0
+  config = training.get_config(keep_checkpoints=2)  # seed, dataset, Adam, logging
   config.mask_type = mask_type
   # Training masks are drawn from seeds far from the evaluation seeds (0, 1, ...).
   config.mask_seed = 1_000_003
@@ -34,21 +32,8 @@ def get_config(arg: str = "celeba,center") -> ml_collections.ConfigDict:
   config.model.image_size = 64
   config.model.conv_impl = "subpixel"
 
-  config.dataset = base.dataset
   presets.apply_dataset(config, dataset)
   config.fill_colour_images = 2000  # training images averaged for the hole's pre-fill colour
 
-  config.batch_size = 64
-  config.num_steps = 10_000
-  config.learning_rate = 2e-4
-  config.beta1 = 0.5
-  config.beta2 = 0.999
   config.adversarial_weight = 0.001
-  config.random_flip = True
-
-  config.log_every = 50
-  config.sample_every = 500
-  config.checkpoint_every = 500
-  config.keep_checkpoints = 2
-  config.progress_bar = True
   return config

@@ -15,14 +15,12 @@ it makes the search reach the paper setting's hole PSNR in far fewer iterations
 
 import ml_collections
 
-from inpaint_jax.configs import default
 from inpaint_jax.configs import presets
+from inpaint_jax.configs import training
 
 
 def get_config(arg: str = "celeba") -> ml_collections.ConfigDict:
-  base = default.get_config()
-  config = ml_collections.ConfigDict()
-  config.seed = 0
+  config = training.get_config(learning_rate=5e-4, beta1=0.9, num_steps=3000, keep_checkpoints=2)
   # The DCGAN whose latent space E maps into: a model file or a training workdir.
   config.dcgan = (presets.bundled_model_path(arg) if arg in presets.BUNDLED_MODELS
                   else ml_collections.config_dict.placeholder(str))
@@ -38,20 +36,8 @@ def get_config(arg: str = "celeba") -> ml_collections.ConfigDict:
   config.model.nf = 32
   config.model.image_size = 64  # must be the DCGAN's (checked)
 
-  config.dataset = base.dataset
   presets.apply_dataset(config, arg)
 
-  config.batch_size = 64  # real images; as many of G's samples ride along
-  config.num_steps = 3000
-  config.learning_rate = 5e-4
-  config.beta1 = 0.9
-  config.beta2 = 0.999
+  # batch_size: real images; as many of G's samples ride along.
   config.latent_weight = 1.0  # the z regression on samples, beside the context losses
-  config.random_flip = True
-
-  config.log_every = 50
-  config.sample_every = 500
-  config.checkpoint_every = 500
-  config.keep_checkpoints = 2
-  config.progress_bar = True
   return config

@@ -1,5 +1,5 @@
 """Dataset presets (folders, splits, crops) and the bundled models: defined once, used by
-every config file, the Table 1 runner and the CLI."""
+every config file, the Table 1 runner and the CLI. The search presets are configs/search.py's."""
 
 from __future__ import annotations
 
@@ -52,24 +52,41 @@ def bundled_model_path(dataset: str) -> str:
   return os.path.join(inpaint_jax.ASSETS, BUNDLED_MODELS[dataset])
 
 
-# Named search settings (see `with_overrides`): the paper's exact method, and the fastest
-# and the best settings measured beyond it (BUILD_NOTES.md, "Search beyond the paper").
-SEARCH_PRESETS = {
-    "paper": dict(start="random", iterations=1500, learning_rate=0.01, restarts=1,
-                  halving_every=0, tune_steps=0),
-    "fast": dict(start="encoder", iterations=40, learning_rate=0.02, restarts=1, halving_every=0,
-                 tune_steps=0),
-    "quality": dict(start="encoder", iterations=30, learning_rate=0.01, restarts=1,
-                    halving_every=0, tune_steps=20),
-}
+def model_path(checkpoint: str) -> str:
+  """A shipped model's file for its name ('celeba', 'cars'; see BUNDLED_MODELS), else
+  `checkpoint` itself (a model file or a training workdir). The name wins over a folder of
+  that name in the working directory: write './cars' for that one."""
+  if checkpoint in BUNDLED_MODELS:
+    return bundled_model_path(checkpoint)
+  return checkpoint
 
 
-def search_settings(preset: str | None, overrides: dict) -> dict:
-  """The search overrides of `preset` (None: none) with the non-None `overrides` on top."""
-  if preset is not None and preset not in SEARCH_PRESETS:
-    raise ValueError(f"unknown preset {preset!r}: choose one of {sorted(SEARCH_PRESETS)}")
-  given = {k: v for k, v in overrides.items() if v is not None}
-  return {**SEARCH_PRESETS.get(preset, {}), **given}
+def use_source(config: ml_collections.ConfigDict, folder: str = "",
+               tfds_name: str = "") -> ml_collections.ConfigDict:
+  """Points `config.dataset` at an image folder or a TFDS builder instead of the model's
+  own dataset (both empty: unchanged); ValueError for both at once."""
+  if folder and tfds_name:
+    raise ValueError(f"give an image folder ({folder}) or a TFDS builder ({tfds_name}), not both")
+  if folder:
+    config.dataset.source, config.dataset.folder = "folder", folder
+  if tfds_name:
+    config.dataset.source, config.dataset.name = "tfds", tfds_name
+  return config
+
+
+SPLIT_NAMES = ("train", "validation", "test")
+
+
+def split_of(dataset: ml_collections.ConfigDict, split: str) -> str:
+  """The split string of `split`: 'train', 'validation' or 'test' name the dataset's own
+  (ValueError where it defines no validation split); anything else is a split string."""
+  if split not in SPLIT_NAMES:
+    return split
+  value = dataset.get(f"{split}_split", "")
+  if not value:
+    raise ValueError(f"dataset {dataset.get('name') or dataset.get('folder')!r} defines no "
+                     f"{split} split; give a split string (e.g. 'range:000001:000100')")
+  return value
 
 
 def bundled_encoder_for(model_path: str) -> str | None:
@@ -88,47 +105,8 @@ def encoder_path(model_path: str, encoder: str | None, start: str) -> str | None
     return encoder or None
   found = bundled_encoder_for(model_path)
   if found is None:
-    raise ValueError(f"--start=encoder needs --encoder (an encoder file trained for "
-                     f"{model_path}; experiments/train_latent_encoder.py makes one)")
+    raise ValueError(f"the search starts from a latent encoder (start 'encoder'), and {model_path} "
+                     "has no shipped latent encoder: give an encoder file trained for it "
+                     "(--encoder, --config.encoder; experiments/train_latent_encoder.py makes "
+                     "one), or search from a random start (the paper preset)")
   return found
-
-
-def with_overrides(config: ml_collections.ConfigDict, iterations: int | None = None,
-                   restarts: int | None = None, folder: str | None = None,
-                   tfds_name: str | None = None,
-                   halving_every: int | None = None, start: str | None = None,
-                   tune_steps: int | None = None, fills: int | None = None,
-                   learning_rate: float | None = None, lr_schedule: str | None = None,
-                   stop_every: int | None = None,
-                   mirror: bool | None = None) -> ml_collections.ConfigDict:
-  """A loaded config with the search length, restarts, restart halving, start, generator
-  tuning, number of fills, step size and its schedule, per-image stopping period, mirror
-  averaging or data source replaced (None keeps).
-
-  Raises ValueError for fewer than one iteration, restart or fill, a negative halving,
-  tuning or stopping period, a step size <= 0, or an unknown start or schedule."""
-  for name, value in (("iterations", iterations), ("restarts", restarts), ("fills", fills)):
-    if value is not None and value < 1:
-      raise ValueError(f"{name} must be at least 1, got {value}")
-  for name, value in (("halving_every", halving_every), ("tune_steps", tune_steps),
-                      ("stop_every", stop_every)):
-    if value is not None and value < 0:
-      raise ValueError(f"{name} must be 0 (off) or positive, got {value}")
-  if learning_rate is not None and not learning_rate > 0:
-    raise ValueError(f"learning_rate must be positive, got {learning_rate}")
-  if start not in (None, "random", "encoder"):
-    raise ValueError(f"start must be 'random' or 'encoder', got {start!r}")
-  if lr_schedule not in (None, "constant", "cosine"):
-    raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
-  for name, value in (("iterations", iterations), ("restarts", restarts),
-                      ("halving_every", halving_every), ("tune_steps", tune_steps),
-                      ("start", start), ("fills", fills), ("learning_rate", learning_rate),
-                      ("lr_schedule", lr_schedule), ("stop_every", stop_every),
-                      ("mirror", mirror)):
-    if value is not None:
-      config.search[name] = value
-  if folder:
-    config.dataset.source, config.dataset.folder = "folder", folder
-  if tfds_name:
-    config.dataset.source, config.dataset.name = "tfds", tfds_name
-  return config

@@ -5,10 +5,10 @@ Every entry point (CLI, demo, examples, whole-split runner, Table 1, figures) ca
 
     from inpaint_jax.core import inpaint
     from inpaint_jax.data import images as images_lib, masks
-    from inpaint_jax.train import checkpoints
-    config, g_vars, d_vars = checkpoints.load_model("runs/celeba")
+    from inpaint_jax import model_files
+    config, params = model_files.load_params("runs/celeba")
     m = masks.make_masks("center", 64, seed=0, ids=images_lib.pixel_hashes(images))
-    out = inpaint.inpaint(images, m, {"generator": g_vars, "discriminator": d_vars}, config)
+    out = inpaint.inpaint(images, m, params, config)
     out.blended  # [B, 64, 64, 3] in [-1, 1]
 
 Per-image determinism: image i's starting points come from fold_in(PRNGKey(seed), id_i),
@@ -120,11 +120,11 @@ def _sharded_tune(mesh, model_cfg, cfg):
   """Generator tuning with each device tuning its own images, as one device would: left to
   XLA's partitioner, the per-image weight copies of a batch sharded over several devices
   came out different from a one-device run (52/255 on a shipped face, BUILD_NOTES 0.11)."""
-  def local(g_vars, d_vars, images, masks, z):
-    return tune_lib.tune(g_vars, d_vars, images, masks, z, model_cfg, cfg)[0]
+  def local(g_vars, d_vars, images, masks, z, numbers):
+    return tune_lib.tune(g_vars, d_vars, images, masks, z, model_cfg, cfg, numbers)[0]
 
   return jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P(), P(), P("data"), P("data"),
-                                                           P("data")),
+                                                           P("data"), P()),
                                out_specs=P("data"), check_vma=False))
 
 
@@ -157,8 +157,11 @@ def _inpaint_chunk(images, masks, z0, params, config, mesh, progress):
   per_fill = lambda a: jnp.repeat(a, k, axis=0)
   generated = flat(res.fill_generated)
   if cfg.get("tune_steps", 0):
-    generated = _sharded_tune(mesh, _frozen(config.model), _frozen(cfg))(
-        params["generator"], params["discriminator"], per_fill(y), per_fill(m), flat(res.fill_z))
+    # Keyed on the settings that shape the program; its numbers are arguments.
+    static = search_lib.compiled_settings(cfg, [n for n in cfg if n not in search_lib.TRACED])
+    generated = _sharded_tune(mesh, _frozen(config.model), static)(
+        params["generator"], params["discriminator"], per_fill(y), per_fill(m), flat(res.fill_z),
+        search_lib.traced_settings(cfg))
   shape = res.fill_generated.shape
   if mirror:  # fill j of an image: the mean of its own and its mirror image's fill j
     half = len(images) // 2
@@ -211,28 +214,56 @@ def progress_total(cfg: ml_collections.ConfigDict, num_images: int) -> int:
   return chunks * int(cfg.iterations)
 
 
-def check_settings(params: dict[str, Any], config: ml_collections.ConfigDict) -> None:
-  """Raises ValueError naming the first search setting that cannot run with `params`."""
+# The choices of the search's string settings (`configs.search.defaults` documents them).
+CHOICES = {"start": ("random", "encoder"), "lr_schedule": ("constant", "cosine"),
+           "context_loss": ("l1", "l2"), "prior_loss": ("log1m", "neglogd"),
+           "weighting": ("eq3", "uniform")}
+
+
+def check_settings(params: dict[str, Any] | None, config: ml_collections.ConfigDict) -> None:
+  """The one validation of a search block (`config.search`), which `inpaint` and every
+  command call: ValueError naming the first setting that is out of range, or that cannot
+  run with `params` (an encoder start without an encoder; params None skips that)."""
   cfg = config.search
-  start = cfg.get("start", "random")
-  if start not in ("random", "encoder"):
-    raise ValueError(f"search.start must be 'random' or 'encoder', got {start!r}")
-  if start == "encoder" and params.get("encoder") is None:
+  get = lambda name, default=None: cfg.get(name, default)
+  for name, choices in CHOICES.items():
+    if get(name, choices[0]) not in choices:
+      raise ValueError(f"search.{name} must be {' or '.join(map(repr, choices))}, got "
+                       f"{get(name)!r}")
+  counts = {name: (1, "at least 1") for name in ("iterations", "restarts", "fills", "window",
+                                                 "blend_maxiter")}
+  counts.update({name: (0, "0 (off) or positive") for name in (
+      "halving_every", "tune_steps", "stop_every", "curve_stride", "batch_size")})
+  for name, (least, wording) in counts.items():
+    value = get(name, least)
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
+      raise ValueError(f"search.{name} must be {wording}, got {value!r}")
+  if get("window", 7) % 2 == 0:
+    raise ValueError(f"search.window must be odd (a window centred on each pixel), got "
+                     f"{get('window')}")
+  for name in ("learning_rate", "prior_weight", "tune_learning_rate", "tune_feature_weight",
+               "min_fill_difference"):
+    value = get(name, 0.0)
+    if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
+      raise ValueError(f"search.{name} must be a finite number >= 0, got {value!r}")
+  for name in ("beta1", "beta2", "stop_tolerance"):
+    value = get(name, 0.0)
+    if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
+      raise ValueError(f"search.{name} must be in [0, 1), got {value!r}")
+  if not get("blend_tol", 1e-6) > 0:
+    raise ValueError(f"search.blend_tol must be positive, got {get('blend_tol')!r}")
+  if get("steps_per_call", -1) < -1:
+    raise ValueError(f"search.steps_per_call must be -1 (auto), 0 (one scan) or positive, got "
+                     f"{get('steps_per_call')}")
+  if not get("fills", 1) <= cfg.restarts:
+    raise ValueError(f"search.fills must be between 1 and the number of restarts "
+                     f"({cfg.restarts}), got {cfg.fills}")
+  if get("halving_every", 0) and cfg.restarts < 2:
+    raise ValueError("search.halving_every prunes restarts: it needs search.restarts 2 or more")
+  if (params is not None and get("start", "random") == "encoder"
+      and params.get("encoder") is None):
     raise ValueError("search.start='encoder' needs a latent encoder: params['encoder'] (the "
                      "CLI's --encoder, or a bundled model's own)")
-  fills = cfg.get("fills", 1)
-  if not 1 <= fills <= cfg.restarts:
-    raise ValueError(f"search.fills must be between 1 and the number of restarts "
-                     f"({cfg.restarts}), got {fills}")
-  if cfg.get("tune_steps", 0) < 0:
-    raise ValueError(f"search.tune_steps must be 0 (off) or positive, got {cfg.tune_steps}")
-  if cfg.get("lr_schedule", "constant") not in ("constant", "cosine"):
-    raise ValueError(f"search.lr_schedule must be 'constant' or 'cosine', got "
-                     f"{cfg.lr_schedule!r}")
-  if cfg.get("stop_every", 0) < 0:
-    raise ValueError(f"search.stop_every must be 0 (off) or positive, got {cfg.stop_every}")
-  if not 0.0 <= cfg.get("stop_tolerance", 1e-3) < 1.0:
-    raise ValueError(f"search.stop_tolerance must be in [0, 1), got {cfg.stop_tolerance}")
 
 
 def inpaint(images, masks, params: dict[str, Any], config: ml_collections.ConfigDict,

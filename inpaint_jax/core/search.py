@@ -49,6 +49,41 @@ class SearchResult(flax.struct.PyTreeNode):
   iterations: jax.Array
 
 
+# The search's numbers (step sizes, weights): traced arguments of the compiled programs
+# rather than static ones, so a sweep over them compiles once (tests/test_search.py counts
+# the compilations). Adam's betas stay compiled in: traced, 1 - beta is rounded in float32
+# rather than folded exactly, and the search drifts ~1e-4 from optax's own Adam.
+TRACED = ("learning_rate", "prior_weight", "min_fill_difference", "tune_learning_rate",
+          "tune_feature_weight")
+
+
+def traced_settings(cfg) -> dict[str, jax.Array]:
+  """The numbers of `TRACED` that `cfg` holds, as float32 scalars (a pytree argument)."""
+  return {n: jnp.asarray(cfg[n], jnp.float32) for n in TRACED if n in cfg}
+
+
+class WithNumbers:
+  """A static settings block read with its traced numbers (`traced_settings`) in place of
+  its own: what the compiled programs see as `cfg`."""
+
+  def __init__(self, static, numbers: dict):
+    self._static, self._numbers = static, numbers
+
+  def __getattr__(self, name):
+    if name.startswith("_"):
+      raise AttributeError(name)
+    return self._numbers[name] if name in self._numbers else getattr(self._static, name)
+
+  def __getitem__(self, name):
+    return getattr(self, name)
+
+  def __contains__(self, name) -> bool:
+    return name in self._numbers or name in self._static
+
+  def get(self, name, default=None):
+    return getattr(self, name) if name in self else default
+
+
 def _losses(z, image, weights, g_vars, d_vars, generator, discriminator, cfg):
   generated = generator.apply(g_vars, z[None], train=False)[0]
   logit = discriminator.apply(d_vars, generated[None], train=False)[0]
@@ -153,15 +188,16 @@ def _weights(masks, cfg):
   return jax.vmap(lambda m: losses.context_weights(m, cfg.weighting, cfg.window))(masks)
 
 
-@functools.partial(jax.jit, static_argnames=("cfg",))
-def _init(z0, cfg):
-  return jax.vmap(jax.vmap(_optimizer(cfg).init))(z0)
+@jax.jit
+def _init(z0):
+  return jax.vmap(jax.vmap(optax.scale_by_adam().init))(z0)  # the betas do not enter it
 
 
 @functools.partial(jax.jit, static_argnames=("model_cfg", "cfg", "num_steps", "unroll"),
                    donate_argnames=("z", "opt_state"))
-def _advance(g_vars, d_vars, images, weights, z, opt_state, total_steps, model_cfg, cfg, num_steps,
-             unroll):
+def _advance(g_vars, d_vars, images, weights, z, opt_state, total_steps, numbers, model_cfg, cfg,
+             num_steps, unroll):
+  cfg = WithNumbers(cfg, numbers)
   fn = functools.partial(search_steps, num_steps=num_steps, unroll=unroll,
                          total_steps=total_steps, **_models(model_cfg, cfg))
   return _over_restarts_and_images(fn, 2)(g_vars, d_vars, images, weights, z, opt_state)
@@ -192,7 +228,9 @@ def distinct_best(generated: jax.Array, total: jax.Array, hole: jax.Array, k: in
 
 
 @functools.partial(jax.jit, static_argnames=("model_cfg", "cfg"))
-def _finish(g_vars, d_vars, images, masks, weights, z, totals, iterations, model_cfg, cfg):
+def _finish(g_vars, d_vars, images, masks, weights, z, totals, iterations, numbers, model_cfg,
+            cfg):
+  cfg = WithNumbers(cfg, numbers)
   fn = functools.partial(final_losses, **_models(model_cfg, cfg))
   generated, context, prior, total = _over_restarts_and_images(fn, 1)(g_vars, d_vars, images,
                                                                        weights, z)
@@ -219,10 +257,10 @@ def encoder_start(e_vars: Any, images: jax.Array, masks: jax.Array, z0: jax.Arra
   return z0.at[:, 0].set(z)
 
 
-# The settings the compiled search programs read: the rest (iterations, restarts, ...) is
-# left out of their static arguments, so changing it reuses the compiled programs.
-_COMPILED = ("learning_rate", "lr_schedule", "beta1", "beta2", "prior_weight", "context_loss",
-             "prior_loss", "weighting", "window", "fills", "min_fill_difference", "curve_stride")
+# The settings compiled into the search programs (their shapes and code paths); the numbers
+# (`TRACED`) are arguments, the rest (iterations, restarts, ...) is read by the host loop.
+_COMPILED = ("beta1", "beta2", "lr_schedule", "context_loss", "prior_loss", "weighting", "window", "fills",
+             "curve_stride")
 
 
 def compiled_settings(cfg, names) -> ml_collections.FrozenConfigDict:
@@ -262,9 +300,10 @@ def search(g_vars: Any, d_vars: Any, images: jax.Array, masks: jax.Array, z0: ja
   model_cfg = ml_collections.FrozenConfigDict(model_cfg)
   cfg = ml_collections.FrozenConfigDict(cfg)
   compiled = compiled_settings(cfg, _COMPILED)
+  numbers = traced_settings(cfg)
   weights = _weights(masks, compiled)
   z0 = jnp.asarray(z0, jnp.float32)
-  z, opt_state = jnp.array(z0), _init(z0, compiled)
+  z, opt_state = jnp.array(z0), _init(z0)
   per_call = steps_per_call(cfg)
   halving = cfg.get("halving_every", 0)
   stop_every = cfg.get("stop_every", 0)
@@ -281,7 +320,7 @@ def search(g_vars: Any, d_vars: Any, images: jax.Array, masks: jax.Array, z0: ja
     n = min(chunk, cfg.iterations - done)
     unroll = n if per_call else 1
     z, opt_state, t = _advance(g_vars, d_vars, *batch.inputs(), z, opt_state, total_steps,
-                               model_cfg, compiled, n, unroll)
+                               numbers, model_cfg, compiled, n, unroll)
     z, opt_state, t = batch.whole(z, opt_state, t, totals[-1] if totals else None)
     if stop_every and best_before is None:  # the loss before the first step
       best_before = t[:, :, 0].min(axis=1)
@@ -306,8 +345,8 @@ def search(g_vars: Any, d_vars: Any, images: jax.Array, masks: jax.Array, z0: ja
     progress(cfg.iterations - done)
   # Without a curve only the final losses matter: one fixed shape, one compiled _finish.
   totals = _joined(totals) if stride else totals[-1][..., -1:]
-  return _finish(g_vars, d_vars, images, masks, weights, z, totals, jnp.asarray(ran), model_cfg,
-                 compiled)
+  return _finish(g_vars, d_vars, images, masks, weights, z, totals, jnp.asarray(ran), numbers,
+                 model_cfg, compiled)
 
 
 class _Running:

@@ -93,22 +93,23 @@ def tuned_params(g_vars: Any, d_vars: Any, image: jax.Array, mask: jax.Array,
   return params, curve
 
 
-# What the compiled tuning programs read (the number of steps is an argument, so tuning
-# for another length reuses them).
-_COMPILED = ("tune_learning_rate", "tune_feature_weight", "context_loss", "weighting", "window")
+# What is compiled into the tuning programs (the number of steps is an argument, so tuning
+# for another length reuses them; the step size and feature weight are traced numbers).
+_COMPILED = ("context_loss", "weighting", "window")
 
 
 @functools.partial(jax.jit, static_argnames=("cfg",))
 def _start(g_params, masks, cfg):
   weights = jax.vmap(lambda m: losses.context_weights(m, cfg.weighting, cfg.window))(masks)
   copies = jax.tree.map(lambda a: jnp.broadcast_to(a, (masks.shape[0],) + a.shape), g_params)
-  return weights, copies, jax.vmap(_optimizer(cfg).init)(copies)
+  return weights, copies, jax.vmap(optax.adam(1.0).init)(copies)  # the step size does not enter
 
 
 @functools.partial(jax.jit, static_argnames=("model_cfg", "cfg", "num_steps"),
                    donate_argnames=("params", "opt_state"))
 def _advance(g_stats, d_vars, images, masks, weights, z, params, opt_state, first, total,
-             model_cfg, cfg, num_steps):
+             numbers, model_cfg, cfg, num_steps):
+  cfg = search_lib.WithNumbers(cfg, numbers)
   generator, discriminator = dcgan.build_models(model_cfg)
   fn = functools.partial(tune_steps, generator=generator, discriminator=discriminator, cfg=cfg,
                          num_steps=num_steps)
@@ -125,15 +126,18 @@ def _generate(g_stats, params, z, model_cfg):
 
 
 def tune(g_vars: Any, d_vars: Any, images: jax.Array, masks: jax.Array, z: jax.Array,
-         model_cfg: ml_collections.ConfigDict, cfg: ml_collections.ConfigDict):
+         model_cfg: ml_collections.ConfigDict, cfg: ml_collections.ConfigDict,
+         numbers: dict | None = None):
   """`cfg.tune_steps` steps of tuning for a batch, each image its own copy of G, in compiled
   chunks of `search.steps_per_call(cfg)` steps (all at once where that is 0).
 
   images: [B, S, S, 3] in [-1, 1]; masks: [B, S, S], 1 = known; z: [B, z_dim]. Returns
-  (the tuned G(z) [B, S, S, 3] in [-1, 1], loss curves [B, tune_steps]).
+  (the tuned G(z) [B, S, S, 3] in [-1, 1], loss curves [B, tune_steps]). numbers: the
+  traced settings (default `search.traced_settings(cfg)`).
   """
   model_cfg = ml_collections.FrozenConfigDict(model_cfg)
   compiled = search_lib.compiled_settings(cfg, _COMPILED)
+  numbers = search_lib.traced_settings(cfg) if numbers is None else numbers
   total = cfg.tune_steps
   chunk = search_lib.steps_per_call(cfg) or total
   weights, params, opt_state = _start(g_vars["params"], masks, compiled)
@@ -142,7 +146,7 @@ def tune(g_vars: Any, d_vars: Any, images: jax.Array, masks: jax.Array, z: jax.A
     n = min(chunk, total - done)
     params, opt_state, curve = _advance(g_vars["batch_stats"], d_vars, images, masks, weights, z,
                                         params, opt_state, jnp.int32(done), jnp.int32(total),
-                                        model_cfg, compiled, n)
+                                        numbers, model_cfg, compiled, n)
     curves.append(curve)
     done += n
   return _generate(g_vars["batch_stats"], params, z, model_cfg), jnp.concatenate(curves, axis=1)

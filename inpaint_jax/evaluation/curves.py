@@ -21,14 +21,14 @@ import jax
 import ml_collections
 import numpy as np
 
-from inpaint_jax.configs import presets
+from inpaint_jax.configs import search as search_config
 from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.evaluation import metrics
-from inpaint_jax.train import checkpoints
+from inpaint_jax import model_files
 
 
-_FAST = presets.SEARCH_PRESETS["fast"]
-# name -> search overrides at growing budgets (see `presets.with_overrides`). The encoder
+_FAST = search_config.PRESETS["fast"]
+# name -> search settings at growing budgets (over the paper's, `configs.search.settings`). The encoder
 # family's 40-iteration point is the `fast` preset; "encoder+tune" is `quality`.
 FAMILIES = {
     "paper": [dict(iterations=n) for n in (50, 150, 500, 1500)],
@@ -37,8 +37,8 @@ FAMILIES = {
                 for n in (10, 40, 100, 300)],
     "encoder+mirror": [dict(_FAST, mirror=True)],
     "encoder+halving": [dict(start="encoder", restarts=4, halving_every=10, iterations=40)],
-    "encoder+tune": [dict(presets.SEARCH_PRESETS["quality"])],
-    "encoder+tune+mirror": [dict(presets.SEARCH_PRESETS["quality"], mirror=True)],
+    "encoder+tune": [dict(search_config.PRESETS["quality"])],
+    "encoder+tune+mirror": [dict(search_config.PRESETS["quality"], mirror=True)],
 }
 _COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration",
                    "/jax/core/compile/jaxpr_to_mlir_module_duration",
@@ -78,7 +78,8 @@ def measure_point(images: np.ndarray, masks: np.ndarray, params: dict,
                   ids: Sequence[int] | None = None) -> dict:
   """One setting on one batch: its settings, time (`timed`), and the mean of every score
   column of `metrics.scores` (hole PSNR, SSIM, LPIPS, ...)."""
-  cfg = presets.with_overrides(copy.deepcopy(config), **overrides)
+  cfg = copy.deepcopy(config)
+  cfg.search = search_config.settings(None, overrides, base=config.search)
   with timed() as clock:
     out = inpaint_lib.inpaint(images, masks, params, cfg, seed, ids=ids)
   scores = metrics.scores(out.blended, images, masks)
@@ -113,8 +114,8 @@ def measured_with(num_images: int, families: dict[str, Sequence[dict]], params: 
   encoder is measured afresh rather than shown with another model's points."""
   encoder = params.get("encoder")
   return {"images": num_images, "families": json.loads(json.dumps(families)),
-          "model_sha256": checkpoints.dcgan_fingerprint(params),
-          "encoder_sha256": None if encoder is None else checkpoints.fingerprint(encoder)}
+          "model_sha256": model_files.dcgan_fingerprint(params),
+          "encoder_sha256": None if encoder is None else model_files.fingerprint(encoder)}
 
 
 def _warm_up(overrides: dict) -> dict:

@@ -1,21 +1,17 @@
-"""The paper's figures: method comparison grids (Fig. 8), the prior loss (Fig. 4), blending
-(Fig. 5) and the loss curve of the latent search."""
+"""The paper's figures, drawn from results: method comparison grids (Fig. 8), error images
+(Fig. 12), loss curves; the ablation searches of Figs. 4 and 5 run in `table1`."""
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from typing import Sequence
 
-import ml_collections
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.data import images as images_lib
-from inpaint_jax.evaluation import metrics
 from inpaint_jax.evaluation import runner
 
 
@@ -106,56 +102,3 @@ def loss_curve_plot(curves: dict[str, np.ndarray], stride: int, ylabel: str = "l
   fig.savefig(buf, format="png")
   plt.close(fig)
   return buf.getvalue()
-
-
-def search_ablations(images: np.ndarray, masks: np.ndarray, params: dict,
-                     config: ml_collections.ConfigDict, out_dir: str, seed: int = 0,
-                     strong_prior: float = 1.0, curve_points: int = 150,
-                     dataset: str = "") -> dict:
-  """Fig. 4 (the prior loss: lambda = 0, the config's, `strong_prior`), Fig. 5 (G(z) pasted
-  vs. Poisson-blended) and the loss curves of the search.
-
-  images: [N, S, S, 3] in [-1, 1]; masks: [N, S, S]. Every variant starts from the same z.
-  Writes fig4_prior.png, fig5_blending.png, loss_curve.png and ablations.json to out_dir;
-  returns the mean hole PSNR and SSIM of each variant.
-  """
-  curve_stride = max(1, config.search.iterations // curve_points)
-  weights = (0.0, config.search.prior_weight, strong_prior)
-  runs = {}
-  for weight in weights:
-    cfg = ml_collections.ConfigDict(config.to_dict())
-    cfg.search.prior_weight = weight
-    cfg.search.curve_stride = curve_stride
-    runs[weight] = inpaint_lib.inpaint(images, masks, params, cfg, seed)
-  paper = runs[config.search.prior_weight]
-  u8 = images_lib.to_uint8
-  shown_input = u8(images_lib.masked_input(images, masks))
-  pasted = np.where(masks[..., None] > 0, images, paper.generated)
-  fig4 = labelled_grid([("real", u8(images)), ("input", shown_input)]
-                       + [(f"prior {w:g}", u8(runs[w].blended)) for w in weights])
-  fig5 = labelled_grid([("real", u8(images)), ("input", shown_input),
-                        ("G(z) pasted", u8(pasted)), ("blended", u8(paper.blended))])
-  os.makedirs(out_dir, exist_ok=True)
-  images_lib.save_image(os.path.join(out_dir, "fig4_prior.png"), fig4)
-  images_lib.save_image(os.path.join(out_dir, "fig5_blending.png"), fig5)
-  curves = {f"total loss, λ={w:g}": runs[w].curve for w in weights}
-  images_lib.atomic_write_bytes(os.path.join(out_dir, "loss_curve.png"),
-                              loss_curve_plot(curves, curve_stride, "context + prior loss"))
-  scored = {"pasted": metrics.scores(pasted, images, masks)}
-  scored.update({w: metrics.scores(runs[w].blended, images, masks) for w in weights})
-  mean_psnr = lambda key: float(np.mean(scored[key]["psnr_hole"]))
-  mean_ssim = lambda key: float(np.mean(scored[key]["ssim"]))
-  numbers = {
-      "dataset": dataset, "images": len(images), "iterations": config.search.iterations,
-      "prior_weights": list(weights),
-      "psnr_hole_by_prior_weight": [mean_psnr(w) for w in weights],
-      "ssim_by_prior_weight": [mean_ssim(w) for w in weights],
-      "final_context_loss_by_prior_weight": [float(np.mean(runs[w].losses["context"]))
-                                             for w in weights],
-      "psnr_hole_pasted": mean_psnr("pasted"),
-      "psnr_hole_blended": mean_psnr(config.search.prior_weight),
-      "ssim_pasted": mean_ssim("pasted"), "ssim_blended": mean_ssim(config.search.prior_weight),
-  }
-  images_lib.atomic_write_bytes(os.path.join(out_dir, "ablations.json"),
-                              json.dumps(numbers, indent=2).encode())
-  return numbers

@@ -36,12 +36,13 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
+from inpaint_jax import model_files
+from inpaint_jax.configs import presets
 from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.data import images as images_lib
 from inpaint_jax.data import masks as masks_lib
 from inpaint_jax.data import sources
 from inpaint_jax.evaluation import metrics
-from inpaint_jax.train import checkpoints
 
 INDEX_COLUMNS = ("index", "id", "pixel_hash", "mask_type", "mask_seed")
 SCORE_COLUMNS = ("psnr_hole", "psnr_whole", "ssim", "lpips", "lpips_hole")
@@ -62,6 +63,28 @@ class Method:
   settings: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+def load_run(config: ml_collections.ConfigDict):
+  """(model config with the run's search block, params, image source) of an inpainting
+  run's config (configs/split.py, configs/examples.py): its model, encoder, data source
+  and split; ValueError / FileNotFoundError naming what is wrong."""
+  model_config, params = model_files.load_params(
+      presets.model_path(config.checkpoint), config.search, config.encoder or None,
+      config.get("step"))
+  presets.use_source(model_config, config.folder, config.tfds_name)
+  split = presets.split_of(model_config.dataset, config.split)
+  source = sources.make_source(model_config.dataset, split, model_config.model.image_size)
+  return model_config, params, source
+
+
+def run_inputs(config: ml_collections.ConfigDict) -> dict[str, str]:
+  """What an inpainting run's config reads, by its override flag (`commands.check_paths`)."""
+  return {"--config.checkpoint": presets.model_path(config.checkpoint),
+          "--config.encoder": config.encoder, "--config.folder": config.folder}
+
+
+_NOT_RECORDED = ("batch_size", "steps_per_call", "curve_stride")
+
+
 def ours(params: dict, config: ml_collections.ConfigDict, seed: int = 0,
          progress: Callable[[int], None] | None = None, name: str = "ours") -> Method:
   """Yeh et al.'s method (`core.inpaint.inpaint`, with `config.search`'s settings) as a
@@ -72,25 +95,12 @@ def ours(params: dict, config: ml_collections.ConfigDict, seed: int = 0,
     return {"filled": out.blended, "generated": out.generated, "context_loss": out.losses["context"],
             "prior_loss": out.losses["prior"], "total_loss": out.losses["total"]}
 
-  s = config.search
-  settings = {"iterations": s.iterations, "restarts": s.restarts, "learning_rate": s.learning_rate,
-              "prior_weight": s.prior_weight, "blend": s.blend, "model": config.model.to_dict(),
-              "model_sha256": checkpoints.dcgan_fingerprint(params)}
-  # Recorded only when on, so cells made before these settings existed still match.
-  if s.get("halving_every", 0):
-    settings["halving_every"] = s.halving_every
-  if s.get("start", "random") != "random":
-    settings["start"] = s.start
-    settings["encoder_sha256"] = checkpoints.fingerprint(params["encoder"])
-  if s.get("tune_steps", 0):
-    settings.update(tune_steps=s.tune_steps, tune_learning_rate=s.tune_learning_rate,
-                    tune_feature_weight=s.tune_feature_weight)
-  if s.get("lr_schedule", "constant") != "constant":
-    settings["lr_schedule"] = s.lr_schedule
-  if s.get("stop_every", 0):
-    settings.update(stop_every=s.stop_every, stop_tolerance=s.stop_tolerance)
-  if s.get("mirror", False):
-    settings["mirror"] = True
+  # Every search setting that can change a fill (not how the work is batched), the model
+  # and the encoder: a cell made with other settings is refused rather than mixed.
+  settings = {k: v for k, v in config.search.to_dict().items() if k not in _NOT_RECORDED}
+  settings.update(model=config.model.to_dict(), model_sha256=model_files.dcgan_fingerprint(params))
+  if config.search.start != "random":
+    settings["encoder_sha256"] = model_files.fingerprint(params["encoder"])
   return Method(name, fill, ("psnr_hole_generated", "context_loss", "prior_loss", "total_loss"),
                 settings)
 
@@ -330,14 +340,6 @@ def _verify_finished(out_dir: str, names: list, n: int, mask_type: str,
   rows (with a warning) where either disagrees with them; None, with a warning, where rows
   are missing (their images are done again: the summary cannot be trusted)."""
   results = os.path.join(out_dir, "results.csv")
-  try:
-    with open(results, newline="") as f:
-      header = next(csv.reader(f), [])
-  except (OSError, csv.Error, UnicodeDecodeError):
-    header = []
-  absent = [c for c in columns if c not in header]
-  if header and absent and set(absent) <= set(SCORE_COLUMNS):
-    summary = add_missing_scores(out_dir, columns, summary)  # a cell from before those scores
   done = _finished_rows(out_dir, names, n, mask_type, columns)
   if len(done) < n:
     logging.warning("%s/summary.json says %d images are done, but %d have rows; the other %d "
@@ -362,47 +364,6 @@ def _verify_finished(out_dir: str, names: list, n: int, mask_type: str,
   logging.warning("%s: %s did not match its %d per-image rows; rebuilt from them", out_dir,
                   "results.csv" if not same_file else "summary.json", n)
   return write_results(out_dir, columns, rows, info)
-
-
-def add_missing_scores(out_dir: str, columns: tuple[str, ...], summary: dict) -> dict:
-  """Adds to a finished cell the score columns it was written without (e.g. LPIPS, which
-  came later), computed from its pictures (original and filled PNGs; each mask remade from
-  its recorded type and seed); rewrites results.csv, summary.json and rows/. Returns the
-  summary (unchanged if nothing was missing, or, with a warning, if pictures are missing)."""
-  with open(os.path.join(out_dir, "results.csv"), newline="") as f:
-    header, *body = list(csv.reader(f))
-  missing = [c for c in columns if c not in header]
-  if not missing:
-    return summary
-  if set(missing) - set(SCORE_COLUMNS):
-    raise ValueError(f"{out_dir}/results.csv lacks columns {missing}; run it again with --fresh")
-  rows = [dict(zip(header, r)) for r in body]
-  paths = [[image_path(out_dir, r["id"], r["mask_type"], what) for what in ("original", "filled")]
-           for r in rows]
-  absent = [p for pair in paths for p in pair if not os.path.isfile(p)]
-  if absent:
-    logging.warning("%s has no %s (pictures not written), so %s cannot be added", out_dir,
-                    absent[0], ", ".join(missing))
-    return summary
-  for lo in range(0, len(rows), 100):
-    part = rows[lo:lo + 100]
-    images, filled = (images_lib.to_float(np.stack([images_lib.read_image(p[k])
-                                                     for p in paths[lo:lo + 100]]))
-                      for k in (0, 1))
-    masks = np.stack([masks_lib.make_mask(r["mask_type"], images.shape[1], int(r["mask_seed"]))
-                      for r in part])
-    values = metrics.scores(filled, images, masks)
-    for j, r in enumerate(part):
-      r.update({c: f"{float(values[c][j]):.6g}" for c in missing})
-  table = [[r[c] for c in columns] for r in rows]
-  buf = io.StringIO()
-  csv.writer(buf).writerows(table)
-  shutil.rmtree(os.path.join(out_dir, "rows"), ignore_errors=True)
-  images_lib.atomic_write_bytes(_rows_path(out_dir, 0, len(rows) - 1), buf.getvalue().encode())
-  logging.info("%s: added %s from its pictures", out_dir, ", ".join(missing))
-  info = {k: v for k, v in summary.items()
-          if not k.startswith(("mean_", "sem_")) and k != "images"}
-  return write_results(out_dir, columns, table, info)
 
 
 def mean_and_sem(values: np.ndarray) -> tuple[float, float]:

@@ -1,5 +1,8 @@
 """Reproducing Table 1 of Yeh et al.: every method on every dataset x mask type, one table.
 
+What runs is a config (configs/table1.py, checked by `validate`); each column is a method
+registered in METHODS (`register`: how it is built for a cell, why it cannot run).
+
 Layout of a table workdir: <dataset>/<method>/<mask>/ is one `runner.run_cell` output
 (run.json, results.csv, summary.json, PNGs) for ours, ce, tv, nn and telea alike; every
 cell is resumable and written atomically. The table is built from the summary files alone,
@@ -14,32 +17,31 @@ import copy
 import csv
 import dataclasses
 import io
+import json
 import os
 import platform
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
+import ml_collections
 import numpy as np
 
+from inpaint_jax import model_files
 from inpaint_jax.configs import presets
+from inpaint_jax.configs import search as search_config
+from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.data import images as images_lib
 from inpaint_jax.data import masks as masks_lib
 from inpaint_jax.data import sources
 from inpaint_jax.evaluation import baselines
 from inpaint_jax.evaluation import figures
+from inpaint_jax.evaluation import metrics
 from inpaint_jax.evaluation import runner
 from inpaint_jax.models import context_encoder
-from inpaint_jax.train import checkpoints
-from inpaint_jax.train import context_encoder as ce_train
 
 DATASETS = ("celeba", "svhn", "cars")
-TITLES = {"celeba": "CelebA", "svhn": "SVHN", "cars": "Stanford Cars",
-          "ce": "CE", "ours": "ours", "fast": "ours, fast", "quality": "ours, quality",
-          "tv": "TV", "nn": "NN", "telea": "Telea"}
-# "ours" is the paper's method exactly; "fast" and "quality" are the search presets beyond
-# it (`presets.SEARCH_PRESETS`, encoder start), run where the model has a latent encoder.
-METHODS = ("ce", "ours", "fast", "quality", "tv", "nn", "telea")
+TITLES = {"celeba": "CelebA", "svhn": "SVHN", "cars": "Stanford Cars"}
 # Table 1 of Yeh et al. (2017), PSNR in dB: (Context Encoder, ours).
 PAPER_PSNR = {
     "celeba": {"center": (21.3, 19.4), "pattern": (19.2, 17.4), "random": (20.6, 22.8),
@@ -68,44 +70,107 @@ def cell_dir(workdir: str, dataset: str, method: str, mask_type: str) -> str:
   return os.path.join(workdir, dataset, method, mask_type)
 
 
-def cell_methods(run: DatasetRun, mask_type: str, methods: Sequence[str], seed: int = 0,
-                 tv_iterations: int = 1000) -> list[runner.Method]:
-  """The methods of `methods` that can run on `run` for `mask_type`, in table order."""
-  found = []
-  for name in methods:
-    if name == "ours" and run.dcgan is not None:
-      params, config = run.dcgan
-      found.append(runner.ours(params, config, seed))
-    elif name in ("fast", "quality") and run.dcgan is not None and "encoder" in run.dcgan[0]:
-      params, config = run.dcgan
-      config = presets.with_overrides(copy.deepcopy(config), **presets.SEARCH_PRESETS[name])
-      found.append(runner.ours(params, config, seed, name=name))
-    elif name == "ce" and mask_type in run.ce:
-      config, variables, colour = run.ce[mask_type]
-      found.append(runner.one_shot("ce", lambda x, m, c=config, v=variables, f=colour: np.asarray(
-          context_encoder.fill(v, x, m, f, c.model)),
-          {"model": config.model.to_dict(), "model_sha256": checkpoints.fingerprint(variables)}))
-    elif name == "tv":
-      found.append(runner.one_shot("tv", lambda x, m: baselines.tv_inpaint(x, m, tv_iterations),
-                                   {"iterations": tv_iterations}))
-    elif name == "nn" and run.train is not None:
-      found.append(runner.one_shot("nn", lambda x, m: baselines.nearest_neighbour_fill(
-          x, m, run.train), {"library_images": len(run.train)}))
-    elif name == "telea" and baselines.telea_available():
-      found.append(runner.one_shot("telea", baselines.telea_inpaint, {"radius": 3}))
-  return found
+@dataclasses.dataclass(frozen=True)
+class TableMethod:
+  """A column of the table: its title, how it is built for one dataset and mask type
+  (`make(run, mask_type, config) -> runner.Method`, or None where it cannot run there) and
+  why it cannot (`why_not(run)`)."""
+
+  title: str
+  make: Callable[[DatasetRun, str, Any], runner.Method | None]
+  why_not: Callable[[DatasetRun], str]
 
 
-def run_cells(runs: Sequence[DatasetRun], workdir: str, *, mask_types: Sequence[str] = masks_lib.MASK_TYPES,
-              methods: Sequence[str] = METHODS, num_images: int | None = 100, seed: int = 0,
-              batch_size: int = 50, log=print) -> None:
-  """Computes every missing cell (dataset x mask type x method) under `workdir`."""
+METHODS: dict[str, TableMethod] = {}  # in table order
+
+
+def register(name: str, title: str, why_not: Callable[[DatasetRun], str]):
+  """Adds the decorated `make(run, mask_type, config)` to METHODS as column `name`."""
+  def add(make):
+    METHODS[name] = TableMethod(title, make, why_not)
+    return make
+  return add
+
+
+def _search_column(run: DatasetRun, preset: str | None, config, name: str):
+  """The latent search on `run`'s DCGAN: the table's `search` (preset None) or a preset."""
+  params, model_config = run.dcgan
+  model_config = copy.deepcopy(model_config)
+  if preset is not None:
+    model_config.search = search_config.settings(preset, dict(batch_size=config.search.batch_size))
+  inpaint_lib.check_settings(params, model_config)
+  return runner.ours(params, model_config, config.seed, name=name)
+
+
+@register("ce", "CE", lambda run: "no Context Encoder trained for it under --config.ce_root")
+def _ce(run, mask_type, config):
+  if mask_type not in run.ce:
+    return None
+  ce_cfg, variables, colour = run.ce[mask_type]
+  return runner.one_shot("ce", lambda x, m: np.asarray(
+      context_encoder.fill(variables, x, m, colour, ce_cfg.model)),
+      {"model": ce_cfg.model.to_dict(), "model_sha256": model_files.fingerprint(variables)})
+
+
+@register("ours", "ours", lambda run: f"no DCGAN for {run.name}")
+def _ours(run, mask_type, config):
+  return None if run.dcgan is None else _search_column(run, None, config, "ours")
+
+
+def _needs_encoder(run):
+  return (f"no DCGAN for {run.name}" if run.dcgan is None
+          else f"the {run.name} DCGAN has no latent encoder")
+
+
+for _preset, _title in (("fast", "ours, fast"), ("quality", "ours, quality")):
+  register(_preset, _title, _needs_encoder)(
+      lambda run, mask_type, config, p=_preset: None
+      if run.dcgan is None or "encoder" not in run.dcgan[0]
+      else _search_column(run, p, config, p))
+
+
+@register("tv", "TV", lambda run: "not available")
+def _tv(run, mask_type, config):
+  n = config.tv_iterations
+  return runner.one_shot("tv", lambda x, m: baselines.tv_inpaint(x, m, n), {"iterations": n})
+
+
+@register("nn", "NN", lambda run: f"no train split of {run.name} loaded "
+                                  "(--config.nearest_neighbour)")
+def _nn(run, mask_type, config):
+  if run.train is None:
+    return None
+  return runner.one_shot("nn", lambda x, m: baselines.nearest_neighbour_fill(x, m, run.train),
+                         {"library_images": len(run.train)})
+
+
+@register("telea", "Telea", lambda run: "OpenCV is not installed (pip install -e '.[baselines]')")
+def _telea(run, mask_type, config):
+  if not baselines.telea_available():
+    return None
+  return runner.one_shot("telea", baselines.telea_inpaint, {"radius": 3})
+
+
+def title(name: str) -> str:
+  """A dataset's or a method's title in the table."""
+  return METHODS[name].title if name in METHODS else TITLES.get(name, name)
+
+
+def cell_methods(run: DatasetRun, mask_type: str, config) -> list[runner.Method]:
+  """The methods of `config.methods` that can run on `run` for `mask_type`, in table order."""
+  found = [METHODS[name].make(run, mask_type, config) for name in METHODS
+           if name in config.methods]
+  return [m for m in found if m is not None]
+
+
+def run_cells(runs: Sequence[DatasetRun], workdir: str, config, log=print) -> None:
+  """Computes every missing cell (dataset x mask type x method of `config`) under `workdir`."""
   for run in runs:
-    for mask_type in mask_types:
-      for method in cell_methods(run, mask_type, methods, seed):
+    for mask_type in config.mask_types:
+      for method in cell_methods(run, mask_type, config):
         out = cell_dir(workdir, run.name, method.name, mask_type)
-        s = runner.run_cell(run.test, method, out, mask_type, seed=seed, batch_size=batch_size,
-                            num_images=num_images)
+        s = runner.run_cell(run.test, method, out, mask_type, seed=config.seed,
+                            batch_size=config.batch_size, num_images=config.num_images or None)
         log(f"{run.name} {mask_type} {method.name}: hole PSNR "
             f"{s.get('mean_psnr_hole', float('nan')):.2f} dB")
 
@@ -145,10 +210,10 @@ def claim(rows: Sequence[dict], dataset: str) -> str:
           and cell[(m, "ce")].get("lpips_hole") is not None
           and cell[(m, "ours")].get("lpips_hole") is not None]
   if not both:
-    return f"{TITLES[dataset]}: no CE and ours cells with LPIPS to compare."
+    return f"{title(dataset)}: no CE and ours cells with LPIPS to compare."
   ce_wins = [m for m in both if cell[(m, "ce")]["psnr_hole"] > cell[(m, "ours")]["psnr_hole"]]
   if not ce_wins:
-    return (f"{TITLES[dataset]}: the CE wins hole PSNR on no mask type, so the claim is not "
+    return (f"{title(dataset)}: the CE wins hole PSNR on no mask type, so the claim is not "
             "tested here.")
   closer = [m for m in ce_wins if cell[(m, "ours")]["lpips_hole"] < cell[(m, "ce")]["lpips_hole"]]
   detail = "; ".join(f"{m}: PSNR {cell[(m, 'ce')]['psnr_hole']:.2f} vs "
@@ -156,7 +221,7 @@ def claim(rows: Sequence[dict], dataset: str) -> str:
                      f"vs {cell[(m, 'ours')]['lpips_hole']:.3f}" for m in ce_wins)
   verdict = ("holds" if len(closer) == len(ce_wins) else "does not hold" if not closer
              else f"holds on {', '.join(closer)} only")
-  return (f"{TITLES[dataset]}: the CE wins hole PSNR on {', '.join(ce_wins)}; ours is "
+  return (f"{title(dataset)}: the CE wins hole PSNR on {', '.join(ce_wins)}; ours is "
           f"perceptually closer (lower LPIPS over the hole) on {len(closer)} of them, so the "
           f"paper's claim {verdict} ({detail}; CE vs ours).")
 
@@ -175,15 +240,15 @@ def render_markdown(rows: Sequence[dict], meta: dict, missing: dict[str, str]) -
     lines.append(f"- {key}: {value}")
   lines.append("")
   for dataset in DATASETS:
-    title = TITLES[dataset]
+    heading = title(dataset)
     have = [m for m in METHODS if any(k[0] == dataset and k[2] == m for k in cell)]
     if not have:
-      lines += [f"## {title}", "", f"Not run: {missing.get(dataset, 'no results in the workdir')}.", ""]
+      lines += [f"## {heading}", "", f"Not run: {missing.get(dataset, 'no results in the workdir')}.", ""]
       continue
     counts = sorted({r["images"] for r in rows if r["dataset"] == dataset})
-    lines += [f"## {title} ({', '.join(map(str, counts))} test images per cell)", ""]
+    lines += [f"## {heading} ({', '.join(map(str, counts))} test images per cell)", ""]
     header = "| mask | " + " | ".join(
-        f"{TITLES[m]} (paper)" if m in ("ce", "ours") else TITLES[m] for m in have) + " |"
+        f"{title(m)} (paper)" if m in ("ce", "ours") else title(m) for m in have) + " |"
     lines += ["PSNR over the hole, dB (± the standard error of the mean over the images; "
               "cells scored before 0.9 have none):", "", header, "|" + "---|" * (len(have) + 1)]
     for mask_type in masks_present:
@@ -202,7 +267,7 @@ def render_markdown(rows: Sequence[dict], meta: dict, missing: dict[str, str]) -
                               ("LPIPS over the hole's bounding box (at least 32×32), lower is "
                                "closer", "lpips_hole", 3),
                               ("LPIPS over the whole image", "lpips", 3)):
-      lines += ["", f"{what}:", "", "| mask | " + " | ".join(TITLES[m] for m in have) + " |",
+      lines += ["", f"{what}:", "", "| mask | " + " | ".join(title(m) for m in have) + " |",
                 "|" + "---|" * (len(have) + 1)]
       for mask_type in masks_present:
         vals = [_fmt(cell[(dataset, mask_type, m)][key], digits)
@@ -236,30 +301,66 @@ def load_ce_models(ce_root: str | None, dataset: str,
   for mask_type in mask_types:
     path = os.path.join(ce_root or "", f"{dataset}_{mask_type}")
     if ce_root and os.path.isdir(os.path.join(path, "checkpoints")):
-      config, variables, fill_colour = ce_train.load(path)
+      config, variables, fill_colour = model_files.load_context_encoder(path)
       if config.mask_type != mask_type:
         raise ValueError(f"{path} holds a CE trained on {config.mask_type!r} masks, not {mask_type!r}")
       found[mask_type] = (config, variables, fill_colour)
   return found
 
 
-def build_run(name: str, checkpoint: str, *, folder: str | None = None, tfds_name: str | None = None,
-              test_split: str | None = None, ce_root: str | None = None, iterations: int = 1500,
-              restarts: int = 1, with_train: bool = True) -> DatasetRun:
-  """A dataset's sources, its DCGAN (a workdir or model file) and its CEs.
+def validate(config) -> Any:
+  """The one check of a Table 1 config (configs/table1.py), before any work: lists given as
+  'a,b' are split; ValueError naming an unknown dataset, method or mask type, or a count
+  out of range. Returns the config."""
+  for field, known in (("datasets", DATASETS), ("methods", tuple(METHODS)),
+                       ("mask_types", masks_lib.MASK_TYPES)):
+    names = tuple(n.strip() for item in config[field] for n in str(item).split(",") if n.strip())
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+      raise ValueError(f"--config.{field}: unknown {unknown if unknown else 'empty list'}; "
+                       f"choose from {', '.join(known)}")
+    config[field] = names
+  for field, least in (("num_images", 0), ("batch_size", 1), ("tv_iterations", 1),
+                       ("figure_images", 0), ("ablation_images", 0), ("seed", 0)):
+    if config[field] < least:
+      raise ValueError(f"--config.{field} must be at least {least}, got {config[field]}")
+  return config
 
-  The splits default to the checkpoint config's; `folder` / `tfds_name` replace its source.
-  """
-  config, params = checkpoints.load_params(checkpoint, presets.bundled_encoder_for(checkpoint),
-                                           iterations=iterations, restarts=restarts,
-                                           folder=folder, tfds_name=tfds_name)
-  size = config.model.image_size
-  test = sources.make_source(config.dataset, test_split or config.dataset.test_split, size)
-  train = (sources.make_source(config.dataset, config.dataset.train_split, size)
+
+def build_runs(config) -> tuple[list[DatasetRun], dict[str, str]]:
+  """(each dataset of `config.datasets` that can run: its sources, DCGAN and CEs; why each
+  other dataset of the table does not run)."""
+  runs, missing = [], {}
+  for name in DATASETS:
+    entry = config[name]
+    if name not in config.datasets:
+      missing[name] = f"not in --config.datasets ({','.join(config.datasets)})"
+    elif not entry.checkpoint:
+      missing[name] = f"no DCGAN for it (--config.{name}.checkpoint)"
+    else:
+      runs.append(build_run(name, entry, config))
+  return runs, missing
+
+
+def build_run(name: str, entry, config) -> DatasetRun:
+  """A dataset's test (and, for NN, train) source, its DCGAN with the table's search and
+  latent encoder where it has one, and its CEs. entry: the dataset's block of the config."""
+  path = presets.model_path(entry.checkpoint)
+  encoder = presets.bundled_encoder_for(path)
+  search = config.search
+  if encoder and search.start == "random":  # loaded for the preset columns, unused by ours
+    search = search_config.settings(None, dict(start="encoder"), base=search)
+  model_config, params = model_files.load_params(path, search, encoder)
+  model_config.search = copy.deepcopy(config.search)  # the `ours` column's
+  presets.use_source(model_config, entry.folder, entry.tfds_name)
+  size = model_config.model.image_size
+  test = sources.make_source(model_config.dataset, presets.split_of(model_config.dataset,
+                                                                     entry.split), size)
+  with_train = config.nearest_neighbour and "nn" in config.methods
+  train = (sources.make_source(model_config.dataset, model_config.dataset.train_split, size)
            if with_train else None)
-  return DatasetRun(name=name, test=test, train=train,
-                    dcgan=(params, config),
-                    ce=load_ce_models(ce_root, name))
+  return DatasetRun(name=name, test=test, train=train, dcgan=(params, model_config),
+                    ce=load_ce_models(config.ce_root, name, config.mask_types))
 
 
 def hardware() -> str:
@@ -274,32 +375,17 @@ def hardware() -> str:
           f"{os.cpu_count()} host cores ({cpu})")
 
 
-def _why_not(run: DatasetRun, method: str) -> str:
-  """Why `method` cannot run on some cell of `run` (see `cell_methods`)."""
-  if method in ("ours", "fast", "quality") and run.dcgan is None:
-    return f"no DCGAN for {run.name}"
-  if method in ("fast", "quality"):
-    return f"the {run.name} DCGAN has no latent encoder"
-  if method == "ce":
-    return "no Context Encoder trained for it under --ce_root"
-  if method == "nn":
-    return f"no train split of {run.name} loaded (--nearest_neighbour)"
-  if method == "telea":
-    return "OpenCV is not installed (pip install -e '.[baselines]')"
-  return "not available"
-
-
-def _check_methods_can_run(runs, mask_types, methods, seed, log) -> None:
+def _check_methods_can_run(runs, config, log) -> None:
   """Says which requested method cannot run for which cell (its column stays empty there);
   ValueError, before any work, where no requested cell can run at all."""
   reasons, runnable = {}, 0
   for run in runs:
-    for mask_type in mask_types:
-      can = {m.name for m in cell_methods(run, mask_type, methods, seed)}
+    for mask_type in config.mask_types:
+      can = {m.name for m in cell_methods(run, mask_type, config)}
       runnable += len(can)
-      for name in methods:
+      for name in config.methods:
         if name not in can:
-          reasons.setdefault((name, _why_not(run, name)), []).append(
+          reasons.setdefault((name, METHODS[name].why_not(run)), []).append(
               f"{run.name} {mask_type}")
   lines = [f"{name} cannot run for {', '.join(cells)}: {why}" for (name, why), cells in
            reasons.items()]
@@ -309,32 +395,29 @@ def _check_methods_can_run(runs, mask_types, methods, seed, log) -> None:
     log(f"table1: {line}; its cells stay empty")
 
 
-def reproduce(runs: Sequence[DatasetRun], workdir: str, out_dir: str, missing: dict[str, str], *,
-              mask_types: Sequence[str] = masks_lib.MASK_TYPES, methods: Sequence[str] = METHODS,
-              num_images: int | None = 100, seed: int = 0, batch_size: int = 50,
-              figure_images: int = 6, ablation_images: int = 8, log=print) -> list[dict]:
-  """Runs every missing cell, writes table1.md/.csv and the figures to out_dir; returns rows.
+def reproduce(runs: Sequence[DatasetRun], workdir: str, out_dir: str, missing: dict[str, str],
+              config, log=print) -> list[dict]:
+  """Runs every missing cell of `config` (configs/table1.py, `validate`d here), writes
+  table1.md/.csv and the figures to out_dir; returns the rows.
 
   Figures: fig8_<dataset>_<mask>.png (real, input, then each method) for the first
   `figure_images` test images, fig12_<dataset>.png (CE and ours with their error images,
-  hole PSNR and LPIPS) for the first test image, and for the first dataset with a DCGAN fig4_prior.png,
-  fig5_blending.png and loss_curve.png on `ablation_images` images with the centre mask.
+  hole PSNR and LPIPS) for the first test image, and for the first dataset with a DCGAN
+  fig4_prior.png, fig5_blending.png and loss_curve.png on `ablation_images` images with
+  the centre mask (`search_ablations`).
   """
-  unknown = sorted(set(methods) - set(METHODS)) + sorted(set(mask_types) - set(masks_lib.MASK_TYPES))
-  if unknown:
-    raise ValueError(f"unknown method or mask type {unknown}: methods are {METHODS}, mask "
-                     f"types {masks_lib.MASK_TYPES}")
-  _check_methods_can_run(runs, mask_types, methods, seed, log)
+  config = validate(config)
+  mask_types, methods, num_images = config.mask_types, config.methods, config.num_images
+  _check_methods_can_run(runs, config, log)
   start = time.perf_counter()
-  run_cells(runs, workdir, mask_types=mask_types, methods=methods, num_images=num_images,
-            seed=seed, batch_size=batch_size, log=log)
+  run_cells(runs, workdir, config, log=log)
   iterations = sorted({r.dcgan[1].search.iterations for r in runs if r.dcgan})
   restarts = sorted({r.dcgan[1].search.restarts for r in runs if r.dcgan})
   meta = {"test images per cell": f"the first {num_images} of each test split"
                                   if num_images else "the whole test split",
           "latent search": f"{'/'.join(map(str, iterations))} Adam iterations, "
                            f"{'/'.join(map(str, restarts))} restart(s), Poisson blending",
-          "hardware": hardware(), "masks": f"seed {seed}, identical for every method",
+          "hardware": hardware(), "masks": f"seed {config.seed}, identical for every method",
           "date": time.strftime("%Y-%m-%d")}
   timings = {}
   for r in collect(workdir, mask_types):
@@ -342,14 +425,14 @@ def reproduce(runs: Sequence[DatasetRun], workdir: str, out_dir: str, missing: d
       timings[r["method"]] = timings.get(r["method"], 0.0) + r["seconds"]
   meta["time"] = (f"{time.perf_counter() - start:.0f} s for this call; time recorded in the "
                   "cells (inpainting only, not CE training): "
-                  + ", ".join(f"{TITLES[m]} {timings[m]:.0f} s" for m in METHODS if m in timings))
+                  + ", ".join(f"{title(m)} {timings[m]:.0f} s" for m in METHODS if m in timings))
   rows = write_table(workdir, out_dir, meta, missing)
   log(f"wrote {os.path.join(out_dir, 'table1.md')} ({len(rows)} cells)")
   for run in runs:
-    shown = min(figure_images, len(run.test), num_images or len(run.test))
+    shown = min(config.figure_images, len(run.test), num_images or len(run.test))
     names = run.test.ids()[:shown]
     for mask_type in mask_types:
-      cells = [(TITLES[m], cell_dir(workdir, run.name, m, mask_type)) for m in METHODS
+      cells = [(title(m), cell_dir(workdir, run.name, m, mask_type)) for m in METHODS
                if m in methods and runner.read_summary(cell_dir(workdir, run.name, m, mask_type))]
       if not cells or not names:
         continue
@@ -358,17 +441,71 @@ def reproduce(runs: Sequence[DatasetRun], workdir: str, out_dir: str, missing: d
     pair = {m: {k: cell_dir(workdir, run.name, m, k) for k in mask_types} for m in ("ce", "ours")}
     both = [k for k in mask_types if all(runner.read_summary(pair[m][k]) for m in pair)]
     if names and both:
-      picture = figures.error_figure([(TITLES[m], pair[m]) for m in pair], both, names[0])
+      picture = figures.error_figure([(title(m), pair[m]) for m in pair], both, names[0])
       images_lib.save_image(os.path.join(out_dir, f"fig12_{run.name}.png"), picture)
   with_model = [r for r in runs if r.dcgan is not None]
-  if with_model and ablation_images:
+  if with_model and config.ablation_images:
     run = with_model[0]
-    params, config = run.dcgan
-    n = min(ablation_images, len(run.test))
+    params, model_config = run.dcgan
+    n = min(config.ablation_images, len(run.test))
     pixels = np.stack([run.test[i] for i in range(n)])
     images = images_lib.to_float(pixels)
-    m = masks_lib.make_masks("center", config.model.image_size, seed,
+    m = masks_lib.make_masks("center", model_config.model.image_size, config.seed,
                              images_lib.pixel_hashes(pixels))
-    numbers = figures.search_ablations(images, m, params, config, out_dir, seed, dataset=run.name)
+    numbers = search_ablations(images, m, params, model_config, out_dir, config.seed,
+                               dataset=run.name)
     log(f"ablations on {n} {run.name} images (center): {numbers}")
   return rows
+
+
+def search_ablations(images: np.ndarray, masks: np.ndarray, params: dict,
+                     config: ml_collections.ConfigDict, out_dir: str, seed: int = 0,
+                     strong_prior: float = 1.0, curve_points: int = 150,
+                     dataset: str = "") -> dict:
+  """Fig. 4 (the prior loss: lambda = 0, the config's, `strong_prior`), Fig. 5 (G(z) pasted
+  vs. Poisson-blended) and the loss curves of the search.
+
+  images: [N, S, S, 3] in [-1, 1]; masks: [N, S, S]. Every variant starts from the same z.
+  Writes fig4_prior.png, fig5_blending.png, loss_curve.png and ablations.json to out_dir;
+  returns the mean hole PSNR and SSIM of each variant.
+  """
+  curve_stride = max(1, config.search.iterations // curve_points)
+  weights = (0.0, config.search.prior_weight, strong_prior)
+  runs = {}
+  for weight in weights:
+    cfg = ml_collections.ConfigDict(config.to_dict())
+    cfg.search.prior_weight = weight
+    cfg.search.curve_stride = curve_stride
+    runs[weight] = inpaint_lib.inpaint(images, masks, params, cfg, seed)
+  paper = runs[config.search.prior_weight]
+  u8 = images_lib.to_uint8
+  shown_input = u8(images_lib.masked_input(images, masks))
+  pasted = np.where(masks[..., None] > 0, images, paper.generated)
+  fig4 = figures.labelled_grid([("real", u8(images)), ("input", shown_input)]
+                       + [(f"prior {w:g}", u8(runs[w].blended)) for w in weights])
+  fig5 = figures.labelled_grid([("real", u8(images)), ("input", shown_input),
+                        ("G(z) pasted", u8(pasted)), ("blended", u8(paper.blended))])
+  os.makedirs(out_dir, exist_ok=True)
+  images_lib.save_image(os.path.join(out_dir, "fig4_prior.png"), fig4)
+  images_lib.save_image(os.path.join(out_dir, "fig5_blending.png"), fig5)
+  curves = {f"total loss, λ={w:g}": runs[w].curve for w in weights}
+  images_lib.atomic_write_bytes(os.path.join(out_dir, "loss_curve.png"),
+                              figures.loss_curve_plot(curves, curve_stride, "context + prior loss"))
+  scored = {"pasted": metrics.scores(pasted, images, masks)}
+  scored.update({w: metrics.scores(runs[w].blended, images, masks) for w in weights})
+  mean_psnr = lambda key: float(np.mean(scored[key]["psnr_hole"]))
+  mean_ssim = lambda key: float(np.mean(scored[key]["ssim"]))
+  numbers = {
+      "dataset": dataset, "images": len(images), "iterations": config.search.iterations,
+      "prior_weights": list(weights),
+      "psnr_hole_by_prior_weight": [mean_psnr(w) for w in weights],
+      "ssim_by_prior_weight": [mean_ssim(w) for w in weights],
+      "final_context_loss_by_prior_weight": [float(np.mean(runs[w].losses["context"]))
+                                             for w in weights],
+      "psnr_hole_pasted": mean_psnr("pasted"),
+      "psnr_hole_blended": mean_psnr(config.search.prior_weight),
+      "ssim_pasted": mean_ssim("pasted"), "ssim_blended": mean_ssim(config.search.prior_weight),
+  }
+  images_lib.atomic_write_bytes(os.path.join(out_dir, "ablations.json"),
+                              json.dumps(numbers, indent=2).encode())
+  return numbers

@@ -53,12 +53,13 @@ from starlette.staticfiles import StaticFiles
 import uvicorn
 
 import inpaint_jax
+from inpaint_jax import model_files
 from inpaint_jax.configs import presets
+from inpaint_jax.configs import search as search_config
 from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.data import images as images_lib
 from inpaint_jax.data import masks as masks_lib
 from inpaint_jax.data import photos as photos_lib
-from inpaint_jax.train import checkpoints
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 CROPS = ("auto", "square", "stretch")
@@ -92,7 +93,7 @@ class ModelSpec:
   @property
   def presets(self) -> list[str]:
     """The search presets this model can run ('fast' and 'quality' start from an encoder)."""
-    return list(presets.SEARCH_PRESETS) if self.has_encoder else ["paper"]
+    return list(search_config.PRESETS) if self.has_encoder else ["paper"]
 
   @property
   def default_preset(self) -> str:
@@ -218,16 +219,16 @@ class Inpainter:
 
   def settings(self, model: ModelSpec, preset: str, mirror: bool, fills: int,
                iterations: int | None) -> tuple[Any, dict]:
-    """(config, params) for `inpaint`, loaded once per setting (`checkpoints.load_params`,
+    """(config, params) for `inpaint`, loaded once per setting (`model_files.load_params`,
     the CLI's loader). k fills need k restarts: restarts = max(the preset's, k)."""
-    restarts = max(presets.SEARCH_PRESETS[preset]["restarts"], fills)
+    restarts = max(search_config.get_config(preset).restarts, fills)
     key = (model.name, preset, mirror, fills, iterations)
     with self._load_lock:
       if key not in self._loaded:
         try:
-          self._loaded[key] = checkpoints.load_params(
-              model.path, encoder=model.encoder, preset=preset, mirror=mirror, fills=fills,
-              restarts=restarts, iterations=iterations)
+          search = search_config.settings(preset, dict(mirror=mirror, fills=fills,
+                                                       restarts=restarts, iterations=iterations))
+          self._loaded[key] = model_files.load_params(model.path, search, model.encoder)
         except (FileNotFoundError, ValueError) as e:
           raise RequestError(f"model {model.name!r} cannot run: {e}", 500) from e
       return self._loaded[key]
@@ -246,7 +247,7 @@ class Inpainter:
       if name in files:
         self._check_pixels(files[name], name)
     model = self.models[_choice(form, "model", next(iter(self.models)), list(self.models))]
-    preset = _choice(form, "preset", model.default_preset, list(presets.SEARCH_PRESETS))
+    preset = _choice(form, "preset", model.default_preset, list(search_config.PRESETS))
     if preset not in model.presets:
       raise RequestError(f"preset {preset!r} starts from a latent encoder, and model "
                          f"{model.name!r} has none: choose {', '.join(model.presets)}")

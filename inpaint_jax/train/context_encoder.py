@@ -8,8 +8,6 @@ one would.
 from __future__ import annotations
 
 import functools
-import json
-import os
 
 import flax.struct
 import jax
@@ -17,12 +15,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from inpaint_jax.configs import context_encoder as ce_config
 from inpaint_jax.data import images as images_lib
 from inpaint_jax.data import masks as masks_lib
 from inpaint_jax.data import sources
 from inpaint_jax.models import context_encoder as ce
-from inpaint_jax.train import checkpoints
 from inpaint_jax.train import gan
 from inpaint_jax.train import loop
 
@@ -127,23 +123,3 @@ def task(config: ml_collections.ConfigDict) -> loop.Task:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=None) -> CETrainState:
   """Trains a CE for `config.num_steps` on `config.mask_type` masks in `workdir` (resuming)."""
   return loop.train(task(config), config, workdir, source)
-
-
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  """A CE run's config.json over the CE defaults."""
-  path = os.path.join(workdir, checkpoints.CONFIG_FILE)
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"no {checkpoints.CONFIG_FILE} in {workdir}: not a CE training workdir")
-  with open(path) as f:
-    saved = json.load(f)
-  if "mask_type" not in saved or "nf" not in saved.get("model", {}):
-    raise ValueError(f"{workdir} is not a Context Encoder workdir (no mask_type / model.nf)")
-  return checkpoints.merge_with_defaults(saved, ce_config.get_config())
-
-
-def load(workdir: str, step: int | None = None):
-  """(config, variables {'params', 'batch_stats'}, fill_colour [3]) of a trained CE."""
-  config = load_config(workdir)
-  tree = checkpoints.restore_tree(workdir, step)
-  variables = checkpoints.variables(tree, "e")
-  return config, jax.tree.map(np.asarray, variables), np.asarray(tree["fill_colour"], np.float32)

@@ -15,10 +15,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from inpaint_jax import model_files
 from inpaint_jax.data import images as images_lib
 from inpaint_jax.models import dcgan as dcgan_models
 from inpaint_jax.train import augment
-from inpaint_jax.train import checkpoints
 from inpaint_jax.train import gan
 from inpaint_jax.train import loop
 
@@ -37,8 +37,8 @@ def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array) -> Tra
   """The step-0 state: random weights, or G and D of `config.init_from` (a model file or a
   training workdir of the same architecture) with fresh optimiser states."""
   if config.get("init_from"):
-    _, g_vars, d_vars = checkpoints.load_model(config.init_from)
-    checkpoints.check_architecture(config, g_vars, d_vars, config.init_from)
+    _, g_vars, d_vars = model_files.load_model(config.init_from)
+    model_files.check_architecture(config, g_vars, d_vars, config.init_from)
     g_vars, d_vars = jax.tree.map(jnp.asarray, (g_vars, d_vars))
   else:
     g_vars, d_vars = dcgan_models.init_variables(config.model, rng)

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from inpaint_jax import model_files
 from inpaint_jax.configs import latent_encoder as le_config
 from inpaint_jax.core import losses
 from inpaint_jax.data import images as images_lib
@@ -32,7 +33,6 @@ from inpaint_jax.data import masks as masks_lib
 from inpaint_jax.data import sources
 from inpaint_jax.models import dcgan
 from inpaint_jax.models import latent_encoder
-from inpaint_jax.train import checkpoints
 from inpaint_jax.train import gan
 from inpaint_jax.train import loop
 
@@ -100,7 +100,7 @@ def load_dcgan(config: ml_collections.ConfigDict):
   """(DCGAN config, g_vars, d_vars) of `config.dcgan`; ValueError if it is not set."""
   if not config.get("dcgan"):
     raise ValueError("config.dcgan is not set: give the DCGAN (model file or workdir) E is for")
-  return checkpoints.load_model(config.dcgan)
+  return model_files.load_model(config.dcgan)
 
 
 def create_train_state(config, model_config, g_vars, rng: jax.Array) -> EncoderTrainState:
@@ -122,14 +122,14 @@ def initial_encoder(config, model_config, g_vars) -> dict:
   another architecture than `config.model`."""
   path, same_g = config.init_from, not config.get("init_from_other_generator", False)
   if os.path.isdir(path):
-    e_config, tree = load_config(path).model, checkpoints.restore_tree(path)
-    e_vars = checkpoints.variables(tree, "e")
-    if same_g and (checkpoints.generator_fingerprint(checkpoints.variables(tree, "g"))
-                   != checkpoints.generator_fingerprint(g_vars)):
+    e_config, tree = load_config(path).model, model_files.restore_tree(path)
+    e_vars = model_files.variables(tree, "e")
+    if same_g and (model_files.generator_fingerprint(model_files.variables(tree, "g"))
+                   != model_files.generator_fingerprint(g_vars)):
       raise ValueError(f"init_from {path} was trained for another generator than {config.dcgan}"
                        " (--config.init_from_other_generator to warm-start from it anyway)")
   else:
-    e_config, e_vars = checkpoints.load_encoder(path, model_config, g_vars, same_g)
+    e_config, e_vars = model_files.load_encoder(path, model_config, g_vars, same_g)
   if e_config.nf != config.model.nf:
     raise ValueError(f"init_from {path} has nf {e_config.nf}, the config asks for "
                      f"{config.model.nf}")
@@ -180,7 +180,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
 def is_workdir(workdir: str) -> bool:
   """Whether `workdir` holds a latent-encoder run (its config.json says so)."""
-  path = os.path.join(workdir, checkpoints.CONFIG_FILE)
+  path = os.path.join(workdir, model_files.CONFIG_FILE)
   if not os.path.isfile(path):
     return False
   with open(path) as f:
@@ -190,20 +190,20 @@ def is_workdir(workdir: str) -> bool:
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
   """An encoder run's config.json over the encoder defaults."""
-  path = os.path.join(workdir, checkpoints.CONFIG_FILE)
+  path = os.path.join(workdir, model_files.CONFIG_FILE)
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"no {checkpoints.CONFIG_FILE} in {workdir}: not a training workdir")
+    raise FileNotFoundError(f"no {model_files.CONFIG_FILE} in {workdir}: not a training workdir")
   if not is_workdir(workdir):
     raise ValueError(f"{workdir} is not a latent-encoder workdir (no dcgan / latent_weight)")
   with open(path) as f:
     saved = json.load(f)
-  return checkpoints.merge_with_defaults(saved, le_config.get_config())
+  return model_files.merge_with_defaults(saved, le_config.get_config())
 
 
 def export(workdir: str, out: str, step: int | None = None, dtype=np.float16) -> None:
   """Writes E of an encoder workdir (latest or given step), with the fingerprint of the G
-  it was trained for, into one model file (`checkpoints.export_encoder`)."""
+  it was trained for, into one model file (`model_files.export_encoder`)."""
   config = load_config(workdir)
-  tree = checkpoints.restore_tree(workdir, step)
-  checkpoints.export_encoder(out, config.model, checkpoints.variables(tree, "e"),
-                             checkpoints.variables(tree, "g"), dtype)
+  tree = model_files.restore_tree(workdir, step)
+  model_files.export_encoder(out, config.model, model_files.variables(tree, "e"),
+                             model_files.variables(tree, "g"), dtype)
