@@ -15,6 +15,8 @@ from absl import flags
 
 from inpaint_jax import commands
 from inpaint_jax import configs
+from inpaint_jax.configs import presets
+from inpaint_jax.data import masks
 from inpaint_jax.evaluation import examples
 from inpaint_jax.evaluation import runner
 
@@ -28,11 +30,13 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   config = _CONFIG.value
+  config.mask_types = presets.names(config.mask_types)
+  masks.check_types(config.mask_types, "--config.mask_types")
   commands.check_paths({"--out": _OUT.value}, runner.run_inputs(config))
   commands.one_cpu_device_per_core()
   model_config, params, source = runner.load_run(config)
   method = runner.ours(params, model_config, config.seed)
-  examples.run_examples(source, method, _OUT.value, list(config.mask_types), config.seed,
+  examples.run_examples(source, method, _OUT.value, config.mask_types, config.seed,
                         num_images=config.num_images or None,
                         picture_images=config.picture_images)
 

@@ -38,6 +38,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   config = _CONFIG.value
+  config.families, config.mask_types = presets.names(config.families), presets.names(config.mask_types)
+  masks_lib.check_types(config.mask_types, "--config.mask_types")
   unknown = sorted(set(config.families) - set(curves.FAMILIES))
   if unknown:
     raise commands.UserError(f"--config.families: unknown {unknown}; choose from "

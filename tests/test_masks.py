@@ -163,3 +163,14 @@ def test_pixel_hash_is_a_function_of_the_8_bit_pixels_only():
   changed = pixels.copy()
   changed[1, 4, 4, 0] ^= 1
   assert images_lib.pixel_hashes(changed)[1] != ids[1] and (ids >= 0).all() and (ids < 2**31).all()
+
+
+def test_mask_type_lists_are_checked_before_any_work():
+  from inpaint_jax.configs import presets  # pylint: disable=import-outside-toplevel
+  kinds = presets.names(("center,half", " random"))  # as --config.mask_types=center,half gives
+  assert kinds == ("center", "half", "random")
+  masks.check_types(kinds)
+  with pytest.raises(ValueError, match=r"--config.mask_types: unknown mask type\(s\) \['box'\]"):
+    masks.check_types(presets.names("center,box"), "--config.mask_types")
+  with pytest.raises(ValueError, match="none given"):
+    masks.check_types(presets.names(","))

@@ -74,6 +74,13 @@ def use_source(config: ml_collections.ConfigDict, folder: str = "",
   return config
 
 
+def names(value) -> tuple[str, ...]:
+  """A config's list field as a tuple of names: `--config.x=a,b` reaches a tuple field as
+  ('a,b',), which is split here; empty entries are dropped."""
+  items = (value,) if isinstance(value, str) else tuple(value)
+  return tuple(n.strip() for item in items for n in str(item).split(",") if n.strip())
+
+
 SPLIT_NAMES = ("train", "validation", "test")
 
 

@@ -25,6 +25,15 @@ from inpaint_jax.data import images as images_lib
 
 MASK_TYPES = ("center", "pattern", "random", "half")
 
+
+def check_types(kinds, what: str = "mask types") -> None:
+  """ValueError naming `what` (e.g. the flag) where `kinds` is empty or holds a name that is
+  not a mask type: before any work."""
+  unknown = [k for k in kinds if k not in MASK_TYPES]
+  if unknown or not kinds:
+    raise ValueError(f"{what}: unknown mask type(s) {unknown if unknown else '(none given)'}; "
+                     f"choose from {', '.join(MASK_TYPES)}")
+
 # The Context Encoder's pattern masks (Pathak et al. 2016).
 PATTERN_THRESHOLD = 0.25
 PATTERN_MISSING_BAND = (0.20, 0.30)

@@ -314,7 +314,7 @@ def validate(config) -> Any:
   out of range. Returns the config."""
   for field, known in (("datasets", DATASETS), ("methods", tuple(METHODS)),
                        ("mask_types", masks_lib.MASK_TYPES)):
-    names = tuple(n.strip() for item in config[field] for n in str(item).split(",") if n.strip())
+    names = presets.names(config[field])
     unknown = [n for n in names if n not in known]
     if unknown or not names:
       raise ValueError(f"--config.{field}: unknown {unknown if unknown else 'empty list'}; "
