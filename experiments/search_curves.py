@@ -38,7 +38,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   config = _CONFIG.value
-  config.families, config.mask_types = presets.names(config.families), presets.names(config.mask_types)
+  config.families = presets.names(config.families)
+  config.mask_types = presets.names(config.mask_types)
   masks_lib.check_types(config.mask_types, "--config.mask_types")
   unknown = sorted(set(config.families) - set(curves.FAMILIES))
   if unknown:
@@ -46,13 +47,13 @@ def main(argv):
                              f"{list(curves.FAMILIES)}")
   commands.check_paths({"--out": _OUT.value}, runner.run_inputs(config))
   commands.one_cpu_device_per_core()
-  # Loaded with the encoder where there is one (the encoder families need it); each family's
-  # settings then apply over the paper's.
+  # The encoder families need the encoder: the given one, else the shipped model's own. Each
+  # family's settings apply over the paper's.
   run = ml_collections.ConfigDict(config.to_dict())
-  has_encoder = config.encoder or presets.bundled_encoder_for(presets.model_path(config.checkpoint))
-  run.search = search_config.get_config("fast" if has_encoder else "paper")
+  run.encoder = (config.encoder or presets.bundled_encoder_for(presets.model_path(config.checkpoint))
+                 or "")
+  run.search = search_config.defaults()
   model_config, params, source = runner.load_run(run)
-  model_config.search = search_config.defaults()
   n = min(config.num_images or len(source), len(source))
   images = images_lib.to_float(sources.take(source, np.arange(n)))
   ids = images_lib.pixel_hashes(images)

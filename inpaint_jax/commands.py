@@ -114,8 +114,8 @@ def define_config(default_file: str, help_text: str):
   try:
     holder = config_flags.DEFINE_config_file("config", default_file, help_text, lock_config=True)
   except (KeyError, AttributeError) as e:
-    print(f"{os.path.basename(sys.argv[0])}: error: {' '.join(_unknown_field(sys.argv, e).split())}",
-          file=sys.stderr)
+    message = " ".join(_unknown_field(sys.argv, e).split())
+    print(f"{os.path.basename(sys.argv[0])}: error: {message}", file=sys.stderr)
     sys.exit(2)
   # absl files a flag under the module that defined it: the caller's --help lists it.
   caller = sys._getframe(1).f_globals.get("__name__")  # pylint: disable=protected-access

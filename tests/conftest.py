@@ -19,9 +19,9 @@ import numpy as np  # pylint: disable=wrong-import-position
 import pytest  # pylint: disable=wrong-import-position
 from PIL import Image  # pylint: disable=wrong-import-position
 
+from inpaint_jax import model_files  # pylint: disable=wrong-import-position
 from inpaint_jax.configs import tiny  # pylint: disable=wrong-import-position
 from inpaint_jax.models import dcgan  # pylint: disable=wrong-import-position
-from inpaint_jax import model_files  # pylint: disable=wrong-import-position
 
 
 def export_tiny_model(path, distinct_fills=False):

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from inpaint_jax import model_files
 from inpaint_jax.configs import latent_encoder as le_config
 from inpaint_jax.configs import tiny
 from inpaint_jax.core import inpaint
@@ -18,7 +19,6 @@ from inpaint_jax.data import masks as masks_lib
 from inpaint_jax.models import dcgan
 from inpaint_jax.models import latent_encoder
 from inpaint_jax.models import layers
-from inpaint_jax import model_files
 from inpaint_jax.train import latent_encoder as le_train
 
 

@@ -11,9 +11,9 @@ from PIL import Image
 import pytest
 
 from conftest import export_tiny_model
+from inpaint_jax import model_files
 from inpaint_jax.configs import tiny
 from inpaint_jax.models import dcgan as models
-from inpaint_jax import model_files
 
 pytestmark = pytest.mark.slow  # every test runs the command line as a subprocess
 

@@ -6,9 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from inpaint_jax import model_files
 from inpaint_jax.configs import context_encoder as ce_config
 from inpaint_jax.models import context_encoder as ce
-from inpaint_jax import model_files
 from inpaint_jax.train import context_encoder as ce_train
 
 

@@ -4,12 +4,12 @@ import jax
 import numpy as np
 from PIL import Image
 
+from inpaint_jax import model_files
 from inpaint_jax.configs import tiny
 from inpaint_jax.data import sources
 from inpaint_jax.evaluation import examples
 from inpaint_jax.evaluation import runner
 from inpaint_jax.models import dcgan as models
-from inpaint_jax import model_files
 
 
 def test_run_examples_writes_grid_and_one_cell_per_mask_type(tmp_path):

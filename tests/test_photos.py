@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from inpaint_jax import model_files
 from inpaint_jax.configs import presets
 from inpaint_jax.configs import tiny
 from inpaint_jax.data import photos as photos_lib
 from inpaint_jax.data import sources
-from inpaint_jax import model_files
 from inpaint_jax.configs import search as search_config
 
 

@@ -20,10 +20,10 @@ pytest.importorskip("starlette", reason="the [serve] extra: pip install -e '.[se
 from starlette.testclient import TestClient  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from conftest import export_tiny_model  # pylint: disable=wrong-import-position
+from inpaint_jax import model_files  # pylint: disable=wrong-import-position
 from inpaint_jax.core import inpaint as inpaint_lib  # pylint: disable=wrong-import-position
 from inpaint_jax.data import photos as photos_lib  # pylint: disable=wrong-import-position
 from inpaint_jax.serve import app as serve_app  # pylint: disable=wrong-import-position
-from inpaint_jax import model_files  # pylint: disable=wrong-import-position
 from inpaint_jax.configs import search as search_config
 
 ITERATIONS = "4"

@@ -17,6 +17,7 @@ from PIL import Image
 import pytest
 
 from conftest import write_images
+from inpaint_jax import model_files
 from inpaint_jax.configs import tiny
 from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.data import images as images_lib
@@ -24,7 +25,6 @@ from inpaint_jax.data import masks as masks_lib
 from inpaint_jax.data import sources
 from inpaint_jax.evaluation import runner
 from inpaint_jax.models import dcgan as models
-from inpaint_jax import model_files
 
 pytestmark = pytest.mark.slow
 

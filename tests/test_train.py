@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from conftest import write_images
+from inpaint_jax import model_files
 from inpaint_jax.configs import tiny
 from inpaint_jax.data import sources as ip
 from inpaint_jax.train import checkpoints
-from inpaint_jax import model_files
 from inpaint_jax.train import dcgan as train
 from inpaint_jax.train import loop
 

@@ -5,7 +5,8 @@ here; `core.inpaint.check_settings` is the one function that validates it.
   python experiments/inpaint_split.py --config=inpaint_jax/configs/split.py:fast \
       --config.search.learning_rate=0.03 ...
 
-Presets (chosen on the validation splits, BUILD_NOTES.md "Presets"):
+Presets (read off quality-vs-time curves in 0.5-0.6, on the first 32 *test* images:
+docs/history.md; to be re-chosen on the validation splits, issue 29):
   paper    Yeh et al. exactly: random start, 1500 Adam iterations (~7 s per image, 2-core CPU)
   fast     start at the latent encoder's z, 40 iterations (~0.1 s per image)
   quality  encoder start, 30 iterations, then 20 steps of per-image generator tuning
@@ -48,9 +49,9 @@ def defaults() -> ml_collections.ConfigDict:
   s = ml_collections.ConfigDict()
   s.iterations = 1500
   s.restarts = 1
-  # Adam's step size is not in the paper: see BUILD_NOTES.md. It, the betas, the prior
-  # weight and the tuning step size and feature weight are traced, not compiled in: a sweep
-  # over them compiles the search once.
+  # Adam's step size is not in the paper: see BUILD_NOTES.md. It, the prior weight, the
+  # tuning step size and feature weight and min_fill_difference are traced, not compiled in
+  # (`core.search.TRACED`): a sweep over them compiles the search once.
   s.learning_rate = 0.01
   # Adam's step size over the search: 'constant' (the paper's setting) or 'cosine' (decays
   # to 0 at the last iteration).

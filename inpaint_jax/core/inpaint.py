@@ -157,9 +157,10 @@ def _inpaint_chunk(images, masks, z0, params, config, mesh, progress):
   per_fill = lambda a: jnp.repeat(a, k, axis=0)
   generated = flat(res.fill_generated)
   if cfg.get("tune_steps", 0):
-    # Keyed on the settings that shape the program; its numbers are arguments.
-    static = search_lib.compiled_settings(cfg, [n for n in cfg if n not in search_lib.TRACED])
-    generated = _sharded_tune(mesh, _frozen(config.model), static)(
+    # Keyed on the settings tuning reads (its numbers are arguments), so a search of another
+    # length or restart count reuses the compiled tuning.
+    generated = _sharded_tune(mesh, _frozen(config.model),
+                              search_lib.compiled_settings(cfg, tune_lib.STATIC))(
         params["generator"], params["discriminator"], per_fill(y), per_fill(m), flat(res.fill_z),
         search_lib.traced_settings(cfg))
   shape = res.fill_generated.shape

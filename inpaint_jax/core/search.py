@@ -259,8 +259,8 @@ def encoder_start(e_vars: Any, images: jax.Array, masks: jax.Array, z0: jax.Arra
 
 # The settings compiled into the search programs (their shapes and code paths); the numbers
 # (`TRACED`) are arguments, the rest (iterations, restarts, ...) is read by the host loop.
-_COMPILED = ("beta1", "beta2", "lr_schedule", "context_loss", "prior_loss", "weighting", "window", "fills",
-             "curve_stride")
+_COMPILED = ("beta1", "beta2", "lr_schedule", "context_loss", "prior_loss", "weighting", "window",
+             "fills", "curve_stride")
 
 
 def compiled_settings(cfg, names) -> ml_collections.FrozenConfigDict:

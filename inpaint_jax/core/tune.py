@@ -96,6 +96,8 @@ def tuned_params(g_vars: Any, d_vars: Any, image: jax.Array, mask: jax.Array,
 # What is compiled into the tuning programs (the number of steps is an argument, so tuning
 # for another length reuses them; the step size and feature weight are traced numbers).
 _COMPILED = ("context_loss", "weighting", "window")
+# Everything `tune` reads from a search block but its numbers: one compiled tuning per value.
+STATIC = _COMPILED + ("tune_steps", "steps_per_call")
 
 
 @functools.partial(jax.jit, static_argnames=("cfg",))

@@ -21,15 +21,15 @@ import jax
 import ml_collections
 import numpy as np
 
+from inpaint_jax import model_files
 from inpaint_jax.configs import search as search_config
 from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.evaluation import metrics
-from inpaint_jax import model_files
 
 
 _FAST = search_config.PRESETS["fast"]
-# name -> search settings at growing budgets (over the paper's, `configs.search.settings`). The encoder
-# family's 40-iteration point is the `fast` preset; "encoder+tune" is `quality`.
+# name -> search settings at growing budgets (over the paper's, `configs.search.settings`).
+# The encoder family's 40-iteration point is the `fast` preset; "encoder+tune" is `quality`.
 FAMILIES = {
     "paper": [dict(iterations=n) for n in (50, 150, 500, 1500)],
     "halving": [dict(restarts=8, halving_every=25, iterations=200)],

@@ -346,12 +346,9 @@ def build_run(name: str, entry, config) -> DatasetRun:
   """A dataset's test (and, for NN, train) source, its DCGAN with the table's search and
   latent encoder where it has one, and its CEs. entry: the dataset's block of the config."""
   path = presets.model_path(entry.checkpoint)
-  encoder = presets.bundled_encoder_for(path)
-  search = config.search
-  if encoder and search.start == "random":  # loaded for the preset columns, unused by ours
-    search = search_config.settings(None, dict(start="encoder"), base=search)
-  model_config, params = model_files.load_params(path, search, encoder)
-  model_config.search = copy.deepcopy(config.search)  # the `ours` column's
+  # The shipped encoder is loaded where there is one: the preset columns start from it.
+  model_config, params = model_files.load_params(path, config.search,
+                                                 presets.bundled_encoder_for(path))
   presets.use_source(model_config, entry.folder, entry.tfds_name)
   size = model_config.model.image_size
   test = sources.make_source(model_config.dataset, presets.split_of(model_config.dataset,
