@@ -19,6 +19,8 @@ import jax
 
 from inpaint_jax import commands
 from inpaint_jax import configs
+from inpaint_jax.data import masks as masks_lib
+from inpaint_jax.evaluation import metrics
 from inpaint_jax.evaluation import runner
 
 _CONFIG = commands.define_config(
@@ -36,6 +38,11 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   config = _CONFIG.value
   commands.check_paths({"--out": _OUT.value}, runner.run_inputs(config))
+  masks_lib.check_types((config.mask_type,), "--config.mask_type")
+  if config.fid and not (config.write_images and metrics.inception_available()):
+    raise ValueError("--config.fid=true needs " + (
+        "--config.write_images=true (FID is scored from the written fills)"
+        if not config.write_images else f"the Inception network: {metrics.METRICS_EXTRA}"))
   if _COORD.value:
     jax.distributed.initialize(_COORD.value, _NPROC.value, _PID.value)
   else:  # several hosts: each already runs its own share
@@ -48,6 +55,11 @@ def main(argv):
   if "mean_psnr_hole" in summary:
     print(f"{_OUT.value}: {config.mask_type} masks, {runner.summary_line(summary)}"
           f"; every score in {_OUT.value}/summary.json")
+    if config.fid:
+      real = runner.real_features(source, summary["images"], _OUT.value)
+      d = runner.score_distribution(_OUT.value, real, seed=config.seed)
+      print(f"{_OUT.value}: FID {d['fid']:.2f}, KID {d['kid']:.4f} ± {d['kid_std']:.4f} over "
+            f"{d['n']} images; in {_OUT.value}/distribution.json")
   else:  # another host merges the cell
     print(f"{_OUT.value}: {summary.get('images_done_here', 0)} images done by this host")
 

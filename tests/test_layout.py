@@ -24,7 +24,7 @@ ALLOWED = {
     "cli": {"inpaint_jax", "configs", "core", "commands", "data", "evaluation", "model_files",
             "serve"},
 }
-HEAVY_OPTIONAL = {"tensorflow_datasets", "cv2", "matplotlib", "tensorboardX", "torch"}
+HEAVY_OPTIONAL = {"tensorflow_datasets", "cv2", "matplotlib", "tensorboardX", "torch", "skimage"}
 # Modules of the package that need an optional extra (`[serve]`): imported where used.
 OPTIONAL_MODULES = {"inpaint_jax.serve", "inpaint_jax.serve.app"}
 

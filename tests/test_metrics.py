@@ -155,3 +155,84 @@ def test_hole_box_is_the_bounding_box_grown_to_the_minimum_side():
   both = metrics.lpips_hole(filled, images, masks)
   one = metrics.lpips(filled[1:, 0:32, 32:64], images[1:, 0:32, 32:64])
   assert both[0] < 1e-6 and both[1] == pytest.approx(one[0], rel=1e-5)
+
+
+# FID and KID.
+
+
+def test_frechet_distance_matches_scipy_sqrtm():
+  import scipy.linalg  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  a = rng.normal(size=(60, 8)) @ rng.normal(size=(8, 8))
+  b = rng.normal(size=(50, 8)) @ rng.normal(size=(8, 8)) + 0.3
+  sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+  root = scipy.linalg.sqrtm(sa @ sb).real
+  want = np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(sa + sb - 2 * root)
+  np.testing.assert_allclose(metrics.frechet_distance(a, b), want, rtol=1e-8)
+  assert abs(metrics.frechet_distance(a, a)) < 1e-8
+  # Equal covariances: only the means' distance is left.
+  np.testing.assert_allclose(metrics.frechet_distance(a, a + 2.0), 4.0 * 8, rtol=1e-8)
+  with pytest.raises(ValueError, match="at least 2 images"):
+    metrics.frechet_distance(a[:1], b)
+
+
+def _kid_by_loop(x, y):
+  m, d = len(x), x.shape[1]
+  k = lambda p, q: (float(np.dot(p, q)) / d + 1) ** 3
+  xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+  yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+  xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / (m * m)
+  return xx + yy - 2 * xy
+
+
+def test_kid_is_the_unbiased_mmd_of_a_hand_written_loop():
+  rng = np.random.default_rng(1)
+  a, b = rng.normal(size=(9, 5)), rng.normal(size=(9, 5)) + 0.5
+  mean, std = metrics.kernel_inception_distance(a, b, subsets=3, subset_size=9)
+  np.testing.assert_allclose(mean, _kid_by_loop(a, b), rtol=1e-10)
+  assert std < 1e-12  # every subset is the whole set
+  # Subsets: the mean of the loop over the same draws.
+  big_a, big_b = rng.normal(size=(20, 5)), rng.normal(size=(15, 5))
+  mean, std = metrics.kernel_inception_distance(big_a, big_b, subsets=4, subset_size=6, seed=3)
+  draw = np.random.default_rng(3)
+  loops = []
+  for _ in range(4):
+    x, y = big_a[draw.choice(20, 6, replace=False)], big_b[draw.choice(15, 6, replace=False)]
+    loops.append(_kid_by_loop(x, y))
+  np.testing.assert_allclose([mean, std], [np.mean(loops), np.std(loops)], rtol=1e-10)
+  # Unbiased: the same distribution gives about zero, another a clearly positive figure.
+  same = metrics.kernel_inception_distance(rng.normal(size=(200, 5)), rng.normal(size=(200, 5)),
+                                           subset_size=100)
+  other = metrics.kernel_inception_distance(rng.normal(size=(200, 5)),
+                                            rng.normal(size=(200, 5)) + 1.0, subset_size=100)
+  assert abs(same[0]) < 2 * same[1] and other[0] > 50 * abs(same[0]) and other[0] > 3 * other[1]
+
+
+def test_inception_features_need_the_metrics_extra(monkeypatch):
+  import importlib.util  # pylint: disable=import-outside-toplevel
+  real = importlib.util.find_spec
+  monkeypatch.setattr(importlib.util, "find_spec",
+                      lambda name, *a: None if name == metrics.INCEPTION_PACKAGE else real(name, *a))
+  metrics._inception.cache_clear()  # pylint: disable=protected-access
+  assert not metrics.inception_available()
+  with pytest.raises(ImportError, match=r"inpaint-jax\[metrics\]"):
+    metrics.inception_features(np.zeros((1, 8, 8, 3), np.uint8))
+  metrics._inception.cache_clear()  # pylint: disable=protected-access
+
+
+@pytest.mark.skipif(not metrics.inception_available(), reason="metrics extra not installed")
+def test_inception_features_rank_a_degraded_set_further_from_the_real_one():
+  rng = np.random.default_rng(0)
+  # Smooth random images (a few colour blobs): stand-ins the test can make without data.
+  base = np.asarray([np.kron(rng.integers(0, 256, (4, 4, 3)), np.ones((16, 16, 1)))
+                     for _ in range(24)], np.uint8)
+  feats = metrics.inception_features(base, batch_size=10)
+  assert feats.shape == (24, 2048) and np.isfinite(feats).all()
+  np.testing.assert_allclose(feats[:5], metrics.inception_features(base[:5]), rtol=1e-5,
+                             atol=1e-6)  # batching does not change an image's features
+  noisy = np.clip(base + rng.normal(0, 60, base.shape), 0, 255).astype(np.uint8)
+  half = metrics.distribution_scores(feats[:12], feats[12:])
+  worse = metrics.distribution_scores(metrics.inception_features(noisy[:12]), feats[12:])
+  assert worse["fid"] > half["fid"] and worse["kid"] > half["kid"]
+  with pytest.raises(ValueError, match="uint8"):
+    metrics.inception_features(base.astype(np.float32))

@@ -121,6 +121,8 @@ def test_reproduce_end_to_end_with_tiny_models(tmp_path):
                                                                     for m in ("ours", "tv", "nn")}
   if baselines.telea_available():
     expected |= {("center", "telea"), ("random", "telea")}
+  if baselines.biharmonic_available():
+    expected |= {("center", "biharmonic"), ("random", "biharmonic")}
   assert cells == expected
   assert all(r["images"] == 4 for r in rows)
   ours = next(r for r in rows if r["method"] == "ours" and r["mask_type"] == "center")
@@ -209,3 +211,86 @@ def test_the_claim_sentence_says_what_the_numbers_say():
   assert "holds (" in table1.claim(rows[:2], "cars")
   assert "does not hold" in table1.claim(rows[2:4], "cars")
   assert "not tested" in table1.claim(rows[4:], "cars")
+
+
+def _toy_features(pixels):
+  """A stand-in for the Inception: 4x4 mean-pooled colours, [N, 48]."""
+  p = np.asarray(pixels, np.float64)
+  n, s = p.shape[0], p.shape[1]
+  return p.reshape(n, 4, s // 4, 4, s // 4, 3).mean(axis=(2, 4)).reshape(n, -1)
+
+
+def test_fid_and_kid_of_a_cell_against_its_originals_cached_until_its_results_change(tmp_path):
+  folder = str(tmp_path / "imgs")
+  write_images(folder, 8, size=(32, 32))
+  source = ip.FolderSource(folder, "all", ip.CropRule("none", 1.0, 32))
+  out = str(tmp_path / "cell")
+  runner.run_cell(source, runner.one_shot("mean", baselines.mean_fill), out, "thick", seed=1,
+                  num_images=8, batch_size=4, progress=False)
+  calls = []
+  counted = lambda p: calls.append(len(p)) or _toy_features(p)
+  real = runner.real_features(source, 8, str(tmp_path / "work"), counted)
+  d = runner.score_distribution(out, real, counted, seed=0)
+  # The reference: the same numbers from the pictures and the originals by hand.
+  names = source.ids()
+  fills = np.stack([np.asarray(__import__("PIL.Image").Image.open(
+      runner.image_path(out, n, "thick", "filled")).convert("RGB")) for n in names])
+  originals = np.stack([source[i] for i in range(8)])
+  want = metrics.distribution_scores(_toy_features(fills), _toy_features(originals), 0)
+  assert d["fid"] == pytest.approx(want["fid"]) and d["kid"] == pytest.approx(want["kid"])
+  assert d["n"] == 8 and d["fid"] > 0 and calls == [8, 8]
+  assert runner.real_features(source, 8, str(tmp_path / "work"), counted) is not None
+  assert runner.score_distribution(out, real, counted) == d and calls == [8, 8]  # cached
+  assert runner.read_distribution(out) == d
+  with open(os.path.join(out, "results.csv"), "a") as f:
+    f.write("\n")  # the cell changed: its distribution scores no longer apply
+  assert runner.read_distribution(out) is None
+  with pytest.raises(ValueError, match="has 8 images, the real features 3"):
+    runner.score_distribution(out, real[:3], counted)
+
+
+def test_the_irregular_table_has_fid_kid_and_no_paper_column(tmp_path):
+  folder = str(tmp_path / "imgs")
+  write_images(folder, 6, size=(32, 32))
+  test = ip.FolderSource(folder, "all", ip.CropRule("none", 1.0, 32))
+  run = table1.DatasetRun("cars", test, None, None, {})
+  table = table1_config.get_config()
+  table.methods, table.mask_types = ("tv", "biharmonic"), ("thin", "box")
+  table.num_images, table.tv_iterations, table.figure_images, table.fid = 6, 20, 2, True
+  rows = table1.reproduce([run], str(tmp_path / "work"), str(tmp_path / "out"), {}, table,
+                          log=lambda *_: None, features=_toy_features)
+  assert {(r["mask_type"], r["method"]) for r in rows} == {
+      (k, m) for k in ("thin", "box") for m in ("tv", "biharmonic")}
+  assert all(r["fid"] is not None and r["kid_std"] is not None and r["paper_psnr"] is None
+             for r in rows)
+  text = open(tmp_path / "out" / "table1.md").read()
+  assert text.startswith("# Today's irregular masks") and "FID / KID ×10³" in text
+  assert "| thin |" in text and "(21.3)" not in text
+  with open(tmp_path / "out" / "table1.csv", newline="") as f:
+    assert {"fid", "kid", "kid_std", "psnr_hole_sem"} <= set(next(csv.reader(f)))
+
+
+def test_fid_without_the_metrics_extra_is_refused_before_any_work(monkeypatch):
+  monkeypatch.setattr(metrics, "inception_available", lambda: False)
+  table = table1_config.get_config()
+  table.fid = True
+  with pytest.raises(ValueError, match=r"--config.fid=true needs .*inpaint-jax\[metrics\]"):
+    table1.validate(table)
+
+
+def test_biharmonic_fill_reproduces_a_linear_ramp_and_keeps_known_pixels():
+  ramp = np.linspace(-0.8, 0.8, 32, dtype=np.float32)
+  image = np.stack([np.broadcast_to(ramp, (32, 32)), np.broadcast_to(ramp[:, None], (32, 32)),
+                    np.full((32, 32), 0.1, np.float32)], -1)[None]
+  m = masks_lib.make_masks("center", 32, 0, [1])
+  filled = baselines.biharmonic_inpaint(image, m)
+  # A linear function is biharmonic: a hole inside the image gets the ramp back.
+  np.testing.assert_allclose(filled, image, atol=2e-3)
+  m = masks_lib.make_masks("thick", 32, 0, [1])
+  filled = baselines.biharmonic_inpaint(image, m)
+  assert (filled[0][m[0] > 0] == image[0][m[0] > 0]).all() and np.isfinite(filled).all()
+  noise = np.random.default_rng(0).normal(0, 0.1, image.shape).astype(np.float32)
+  m = masks_lib.make_masks("center", 32, 0, [1])
+  hole = baselines.biharmonic_inpaint(noise, m)[0, 8:24, 8:24]
+  step = lambda x: np.abs(np.diff(x, axis=0)).mean()
+  assert step(hole) < 0.4 * step(noise[0, 8:24, 8:24])  # smooth inside the hole

@@ -2,7 +2,7 @@
 # One accelerator run through the `device` tool (~9 minutes; BUILD_NOTES.md, 0.8): train
 # paper-size DCGANs (EMA) side by side for TRAIN_S seconds, export them, score the paper's
 # search on the first 100 test images and on the next 100 (held-out validation), train
-# each one's latent encoder, then score fast / quality / quality+mirror on the test cells.
+# each one's latent encoder, then score fast / sharp / sharp+mirror on the test cells.
 #   DATASET  cars (default) or celeba: config, data archive and splits
 #   MODELS   which to train, default "A B": A with DiffAugment, B without (a comparison);
 #            "A" alone gets the whole accelerator (a model to ship)
@@ -106,7 +106,7 @@ el "encoders exported"; for m in $MODELS; do grep -h "step [0-9]*:" $R/enc_$m.lo
 for m in $MODELS; do
   [ -f $R/E$m.msgpack ] || continue
   timeout -s TERM $EVAL3_S $PY $EVAL --model $R/$m.msgpack --encoder $R/E$m.msgpack \
-    --out $R/eval_$m --presets fast,quality,quality_mirror --splits test \
+    --out $R/eval_$m --presets fast,sharp,sharp_mirror --splits test \
     > $R/eval_presets_$m.log 2>&1 &
 done
 wait

@@ -5,8 +5,11 @@
 
 The argument is `<dataset>,<mask type>`: a preset of `presets.DATASETS` (`celeba`, `cars`
 folders, or the TFDS builders `celeb_a`, `svhn_cropped`, `cars196`);
-mask type one of center, pattern, random, half. The CE is trained on that mask type's
-masks only, as Yeh et al. did for a fair comparison. nf = 64 is Pathak et al.'s width and
+mask type one of center, pattern, random, half (the CE is trained on that mask type's
+masks only, as Yeh et al. did for a fair comparison), one of LaMa's thin, medium, thick,
+box, or a mix (`data/masks.py` TRAINING_MIXES): `lama` (LaMa's four kinds in turn, as LaMa
+trains on a mixture; Table 1 uses `<ce_root>/<dataset>_lama` for a kind without a CE of
+its own) or `paper`. nf = 64 is Pathak et al.'s width and
 wants a GPU; `--config.model.nf=32 --config.model.ndf=32 --config.num_steps=800` takes
 about 13 minutes on one CPU core and gives 20.8 dB PSNR over the hole on 100 CelebA test
 images with centre masks (the paper's CE: 21.3 dB; BUILD_NOTES.md).

@@ -10,10 +10,11 @@ Every field of configs/split.py is here too, but `mask_type`: `mask_types` lists
 
 import ml_collections
 
+from inpaint_jax.configs import search
 from inpaint_jax.configs import split
 
 
-def get_config(preset: str = "fast") -> ml_collections.ConfigDict:
+def get_config(preset: str = search.DEFAULT_PRESET) -> ml_collections.ConfigDict:
   config = split.get_config(preset)
   del config.mask_type
   config.mask_types = ("center", "pattern", "random", "half")

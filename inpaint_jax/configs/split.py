@@ -1,5 +1,5 @@
 """Inpainting a whole split with one mask type (`experiments/inpaint_split.py`); the argument
-after the colon is the search preset (`configs/search.py`: paper, fast, quality).
+after the colon is the search preset (`configs/search.py`: paper, fast, sharp; default fast).
 
   python experiments/inpaint_split.py --config=inpaint_jax/configs/split.py:fast \
       --config.checkpoint=celeba --config.mask_type=center --out=results/celeba_center
@@ -16,7 +16,7 @@ import ml_collections
 from inpaint_jax.configs import search
 
 
-def get_config(preset: str = "fast") -> ml_collections.ConfigDict:
+def get_config(preset: str = search.DEFAULT_PRESET) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   # A shipped model's name ('celeba', 'cars'), a model file or a training workdir (a folder
   # named like a shipped model: './cars').
@@ -31,10 +31,15 @@ def get_config(preset: str = "fast") -> ml_collections.ConfigDict:
   # anything else is a split string ('all', 'range:008001:008100', TFDS 'test[:10%]').
   config.split = "test"
   config.num_images = 0  # the first N of the split (0: all)
-  config.mask_type = "center"  # data/masks.py MASK_TYPES
+  # data/masks.py MASK_TYPES: the paper's center, pattern, random, half; LaMa's thin,
+  # medium, thick and box.
+  config.mask_type = "center"
   config.batch_size = 64  # images per batch, all devices together
   config.seed = 0  # of the masks and of the search's starting points
   config.write_images = True  # the PNGs of every image, beside the scores
   config.fresh = False  # discard what --out holds (made with other settings) and start again
+  # FID and KID of the fills against the same images' originals, into distribution.json
+  # (the metrics extra: pip install -e '.[metrics]'; ~8 images/s on a 2-core CPU).
+  config.fid = False
   config.search = search.get_config(preset)
   return config

@@ -33,7 +33,7 @@ def picture(out_dir: str, names: Sequence[str], mask_types: Sequence[str],
 
 
 def run_examples(source, method: runner.Method, out_dir: str,
-                 mask_types: Sequence[str] = masks_lib.MASK_TYPES, seed: int = 0,
+                 mask_types: Sequence[str] = masks_lib.PAPER_TYPES, seed: int = 0,
                  num_images: int | None = None, picture_images: int = 8,
                  log=print) -> list[dict]:
   """Runs `method` (usually `runner.ours`) on the first `num_images` images of `source`

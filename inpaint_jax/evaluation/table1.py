@@ -109,7 +109,8 @@ def _ce(run, mask_type, config):
   ce_cfg, variables, colour = run.ce[mask_type]
   return runner.one_shot("ce", lambda x, m: np.asarray(
       context_encoder.fill(variables, x, m, colour, ce_cfg.model)),
-      {"model": ce_cfg.model.to_dict(), "model_sha256": model_files.fingerprint(variables)})
+      {"model": ce_cfg.model.to_dict(), "model_sha256": model_files.fingerprint(variables),
+       "trained_on": ce_cfg.mask_type})
 
 
 @register("ours", "ours", lambda run: f"no DCGAN for {run.name}")
@@ -122,7 +123,8 @@ def _needs_encoder(run):
           else f"the {run.name} DCGAN has no latent encoder")
 
 
-for _preset, _title in (("fast", "ours, fast"), ("quality", "ours, quality")):
+# Every preset beyond the paper's (configs/search.py) is a column: they start from the encoder.
+for _preset, _title in ((p, f"ours, {p}") for p in search_config.PRESETS if p != "paper"):
   register(_preset, _title, _needs_encoder)(
       lambda run, mask_type, config, p=_preset: None
       if run.dcgan is None or "encoder" not in run.dcgan[0]
@@ -151,6 +153,14 @@ def _telea(run, mask_type, config):
   return runner.one_shot("telea", baselines.telea_inpaint, {"radius": 3})
 
 
+@register("biharmonic", "biharmonic",
+          lambda run: "scikit-image is not installed (pip install -e '.[baselines]')")
+def _biharmonic(run, mask_type, config):
+  if not baselines.biharmonic_available():
+    return None
+  return runner.one_shot("biharmonic", baselines.biharmonic_inpaint)
+
+
 def title(name: str) -> str:
   """A dataset's or a method's title in the table."""
   return METHODS[name].title if name in METHODS else TITLES.get(name, name)
@@ -175,16 +185,18 @@ def run_cells(runs: Sequence[DatasetRun], workdir: str, config, log=print) -> No
             f"{s.get('mean_psnr_hole', float('nan')):.2f} dB")
 
 
-def collect(workdir: str, mask_types: Sequence[str] = masks_lib.MASK_TYPES) -> list[dict]:
+def collect(workdir: str, mask_types: Sequence[str] = masks_lib.PAPER_TYPES) -> list[dict]:
   """One row per existing cell: dataset, mask_type, method, images, PSNRs, SSIM, paper."""
   rows = []
   for dataset in DATASETS:
     for mask_type in mask_types:
       for method in METHODS:
-        s = runner.read_summary(cell_dir(workdir, dataset, method, mask_type))
+        out = cell_dir(workdir, dataset, method, mask_type)
+        s = runner.read_summary(out)
         if s is None or "mean_psnr_hole" not in s:
           continue
-        paper = PAPER_PSNR[dataset][mask_type]
+        d = runner.read_distribution(out) or {}
+        paper = PAPER_PSNR[dataset].get(mask_type, (None, None))  # none for LaMa's masks
         rows.append({
             "dataset": dataset, "mask_type": mask_type, "method": method,
             "images": int(s["images"]), "psnr_hole": s["mean_psnr_hole"],
@@ -194,7 +206,8 @@ def collect(workdir: str, mask_types: Sequence[str] = masks_lib.MASK_TYPES) -> l
             "paper_psnr": {"ce": paper[0], "ours": paper[1]}.get(method),
             "iterations": s.get("settings", {}).get("iterations"),
             "restarts": s.get("settings", {}).get("restarts"),
-            "seconds": s.get("seconds_last_session")})
+            "seconds": s.get("seconds_last_session"),
+            "fid": d.get("fid"), "kid": d.get("kid"), "kid_std": d.get("kid_std")})
   return rows
 
 
@@ -231,9 +244,13 @@ def render_markdown(rows: Sequence[dict], meta: dict, missing: dict[str, str]) -
   PSNR and SSIM. `missing`: dataset -> why it was not run (printed, never filled in)."""
   cell = {(r["dataset"], r["mask_type"], r["method"]): r for r in rows}
   masks_present = [m for m in masks_lib.MASK_TYPES if any(r["mask_type"] == m for r in rows)]
-  lines = ["# Table 1 of Yeh et al. (2017), reproduced", "",
+  irregular = [m for m in masks_present if m in masks_lib.IRREGULAR_TYPES]
+  heading = ("# Today's irregular masks (LaMa's thin, medium and thick strokes and boxes)"
+             if masks_present and len(irregular) == len(masks_present)
+             else "# Table 1 of Yeh et al. (2017), reproduced")
+  lines = [heading, "",
            "PSNR in dB over the **missing pixels** (the figure that matches the paper's Table 1, "
-           "see BUILD_NOTES.md), the paper's number in brackets. CE: Context Encoder; TV: "
+           "see BUILD_NOTES.md), the paper's number in brackets where it has one. CE: Context Encoder; TV: "
            "total-variation inpainting; NN: nearest training image on the known pixels; "
            "Telea: OpenCV's fast marching. Every method sees the same images and masks.", ""]
   for key, value in meta.items():
@@ -258,7 +275,7 @@ def render_markdown(rows: Sequence[dict], meta: dict, missing: dict[str, str]) -
         text = _fmt(r["psnr_hole"]) if r else "—"
         if r and r.get("psnr_hole_sem") is not None:
           text += f" ± {_fmt(r['psnr_hole_sem'])}"
-        if m in ("ce", "ours"):
+        if m in ("ce", "ours") and mask_type in PAPER_PSNR[dataset]:
           text += f" ({_fmt(PAPER_PSNR[dataset][mask_type][0 if m == 'ce' else 1], 1)})"
         cells.append(text)
       lines.append(f"| {mask_type} | " + " | ".join(cells) + " |")
@@ -273,19 +290,34 @@ def render_markdown(rows: Sequence[dict], meta: dict, missing: dict[str, str]) -
         vals = [_fmt(cell[(dataset, mask_type, m)][key], digits)
                 if (dataset, mask_type, m) in cell else "—" for m in have]
         lines.append(f"| {mask_type} | " + " | ".join(vals) + " |")
+    if any(cell[k].get("fid") is not None for k in cell if k[0] == dataset):
+      lines += ["", "FID / KID ×10³ (± its spread over subsets of half the images) of the fills "
+                "against the same images' originals, Inception-v3 pool features; lower is "
+                "closer. FID falls with the number of images: compare equal counts only.", "",
+                "| mask | " + " | ".join(title(m) for m in have) + " |",
+                "|" + "---|" * (len(have) + 1)]
+      for mask_type in masks_present:
+        vals = []
+        for m in have:
+          r = cell.get((dataset, mask_type, m))
+          vals.append("—" if not r or r.get("fid") is None else
+                      f"{r['fid']:.1f} / {1e3 * r['kid']:.1f} ± {1e3 * r['kid_std']:.1f}")
+        lines.append(f"| {mask_type} | " + " | ".join(vals) + " |")
     lines += ["", "**The paper's claim** (PSNR misjudges: the GAN search's fills are "
               "perceptually closer where the CE wins PSNR): " + claim(rows, dataset), ""]
   return "\n".join(lines)
 
 
-def write_table(workdir: str, out_dir: str, meta: dict, missing: dict[str, str]) -> list[dict]:
-  """Writes `table1.md` and `table1.csv` to out_dir from the cells in workdir."""
-  rows = collect(workdir)
+def write_table(workdir: str, out_dir: str, meta: dict, missing: dict[str, str],
+                mask_types: Sequence[str] = masks_lib.PAPER_TYPES) -> list[dict]:
+  """Writes `table1.md` and `table1.csv` to out_dir from the cells of `mask_types` in workdir."""
+  rows = collect(workdir, mask_types)
   images_lib.atomic_write_bytes(os.path.join(out_dir, "table1.md"),
                               render_markdown(rows, meta, missing).encode())
   buf = io.StringIO()
-  fields = ["dataset", "mask_type", "method", "images", "psnr_hole", "psnr_whole", "ssim",
-            "lpips", "lpips_hole", "paper_psnr", "iterations", "restarts", "seconds"]
+  fields = ["dataset", "mask_type", "method", "images", "psnr_hole", "psnr_hole_sem",
+            "psnr_whole", "ssim", "lpips", "lpips_hole", "fid", "kid", "kid_std", "paper_psnr",
+            "iterations", "restarts", "seconds"]
   writer = csv.DictWriter(buf, fieldnames=fields)
   writer.writeheader()
   for r in rows:
@@ -295,16 +327,22 @@ def write_table(workdir: str, out_dir: str, meta: dict, missing: dict[str, str])
 
 
 def load_ce_models(ce_root: str | None, dataset: str,
-                   mask_types: Sequence[str] = masks_lib.MASK_TYPES) -> dict:
-  """mask type -> trained CE, from `<ce_root>/<dataset>_<mask type>` workdirs that exist."""
+                   mask_types: Sequence[str] = masks_lib.PAPER_TYPES) -> dict:
+  """mask type -> trained CE, from `<ce_root>/<dataset>_<mask type>` workdirs that exist; a
+  type without its own may use a CE trained on a mix holding it (`<dataset>_lama` for
+  LaMa's kinds, `masks.TRAINING_MIXES`)."""
   found = {}
   for mask_type in mask_types:
-    path = os.path.join(ce_root or "", f"{dataset}_{mask_type}")
-    if ce_root and os.path.isdir(os.path.join(path, "checkpoints")):
-      config, variables, fill_colour = model_files.load_context_encoder(path)
-      if config.mask_type != mask_type:
-        raise ValueError(f"{path} holds a CE trained on {config.mask_type!r} masks, not {mask_type!r}")
-      found[mask_type] = (config, variables, fill_colour)
+    mixes = [m for m, kinds in masks_lib.TRAINING_MIXES.items() if mask_type in kinds]
+    for trained_on in (mask_type, *mixes):
+      path = os.path.join(ce_root or "", f"{dataset}_{trained_on}")
+      if ce_root and os.path.isdir(os.path.join(path, "checkpoints")):
+        config, variables, fill_colour = model_files.load_context_encoder(path)
+        if config.mask_type != trained_on:
+          raise ValueError(f"{path} holds a CE trained on {config.mask_type!r} masks, not "
+                           f"{trained_on!r}")
+        found[mask_type] = (config, variables, fill_colour)
+        break
   return found
 
 
@@ -320,6 +358,8 @@ def validate(config) -> Any:
       raise ValueError(f"--config.{field}: unknown {unknown if unknown else 'empty list'}; "
                        f"choose from {', '.join(known)}")
     config[field] = names
+  if config.fid and not metrics.inception_available():
+    raise ValueError(f"--config.fid=true needs the Inception network: {metrics.METRICS_EXTRA}")
   for field, least in (("num_images", 0), ("batch_size", 1), ("tv_iterations", 1),
                        ("figure_images", 0), ("ablation_images", 0), ("seed", 0)):
     if config[field] < least:
@@ -392,8 +432,28 @@ def _check_methods_can_run(runs, config, log) -> None:
     log(f"table1: {line}; its cells stay empty")
 
 
+def score_distributions(runs: Sequence[DatasetRun], workdir: str, config, features=None,
+                        log=print) -> None:
+  """FID and KID of every finished cell of `config` (`runner.score_distribution`) against
+  the originals of its dataset's images (their features cached in <workdir>/<dataset>/)."""
+  for run in runs:
+    real = None
+    for mask_type in config.mask_types:
+      for name in config.methods:
+        out = cell_dir(workdir, run.name, name, mask_type)
+        s = runner.read_summary(out)
+        if s is None:
+          continue
+        if real is None or len(real) != s["images"]:
+          real = runner.real_features(run.test, s["images"], os.path.join(workdir, run.name),
+                                      features)
+        d = runner.score_distribution(out, real, features, config.seed)
+        log(f"{run.name} {mask_type} {name}: FID {d['fid']:.2f}, KID {d['kid']:.4f} "
+            f"({d['n']} images)")
+
+
 def reproduce(runs: Sequence[DatasetRun], workdir: str, out_dir: str, missing: dict[str, str],
-              config, log=print) -> list[dict]:
+              config, log=print, features=None) -> list[dict]:
   """Runs every missing cell of `config` (configs/table1.py, `validate`d here), writes
   table1.md/.csv and the figures to out_dir; returns the rows.
 
@@ -401,13 +461,16 @@ def reproduce(runs: Sequence[DatasetRun], workdir: str, out_dir: str, missing: d
   `figure_images` test images, fig12_<dataset>.png (CE and ours with their error images,
   hole PSNR and LPIPS) for the first test image, and for the first dataset with a DCGAN
   fig4_prior.png, fig5_blending.png and loss_curve.png on `ablation_images` images with
-  the centre mask (`search_ablations`).
+  the centre mask (`search_ablations`). With `config.fid`, FID and KID per cell
+  (`score_distributions`; `features` replaces the Inception, for tests).
   """
   config = validate(config)
   mask_types, methods, num_images = config.mask_types, config.methods, config.num_images
   _check_methods_can_run(runs, config, log)
   start = time.perf_counter()
   run_cells(runs, workdir, config, log=log)
+  if config.fid:
+    score_distributions(runs, workdir, config, features, log)
   iterations = sorted({r.dcgan[1].search.iterations for r in runs if r.dcgan})
   restarts = sorted({r.dcgan[1].search.restarts for r in runs if r.dcgan})
   meta = {"test images per cell": f"the first {num_images} of each test split"
@@ -423,7 +486,7 @@ def reproduce(runs: Sequence[DatasetRun], workdir: str, out_dir: str, missing: d
   meta["time"] = (f"{time.perf_counter() - start:.0f} s for this call; time recorded in the "
                   "cells (inpainting only, not CE training): "
                   + ", ".join(f"{title(m)} {timings[m]:.0f} s" for m in METHODS if m in timings))
-  rows = write_table(workdir, out_dir, meta, missing)
+  rows = write_table(workdir, out_dir, meta, missing, mask_types)
   log(f"wrote {os.path.join(out_dir, 'table1.md')} ({len(rows)} cells)")
   for run in runs:
     shown = min(config.figure_images, len(run.test), num_images or len(run.test))

@@ -8,8 +8,8 @@
                      as `inpaint-jax inpaint --mask`), or instead
          mask_type   center | pattern | random | half (generated from `seed`)
          model       a name from /api/info (default: the first listed)
-         preset      paper | fast | quality (default: the model's, see /api/info)
-         mirror      true | false;  fills  1..MAX_FILLS;  crop  auto | square | stretch
+         preset      paper | fast | sharp (default: the model's, see /api/info)
+         mirror      true | false (default: the preset's);  fills  1..MAX_FILLS;  crop  auto | square | stretch
          seed        int >= 0 (default 0);  iterations  search iterations (default: the preset's)
        -> 200 {"fills": [{"png", "pasted_png", "total_loss"}, ...] best first, "generated_png"
           (G(z) of the best), "masked_png", "losses" {context, prior, total}, "photo" {...},
@@ -92,12 +92,12 @@ class ModelSpec:
 
   @property
   def presets(self) -> list[str]:
-    """The search presets this model can run ('fast' and 'quality' start from an encoder)."""
+    """The search presets this model can run (all but 'paper' start from an encoder)."""
     return list(search_config.PRESETS) if self.has_encoder else ["paper"]
 
   @property
   def default_preset(self) -> str:
-    return "fast" if self.has_encoder else "paper"
+    return search_config.DEFAULT_PRESET if self.has_encoder else "paper"
 
 
 def default_models(checkpoint: str | None = None, encoder: str | None = None) -> list[ModelSpec]:
@@ -175,8 +175,11 @@ def _integer(form, name: str, default: int | None, low: int, high: int) -> int |
   return value
 
 
-def _boolean(form, name: str) -> bool:
-  text = (_field(form, name) or "false").lower()
+def _boolean(form, name: str) -> bool | None:
+  """The field as a bool, or None where it is absent (the preset's setting holds)."""
+  if _field(form, name) is None:
+    return None
+  text = _field(form, name).lower()
   if text not in ("true", "false", "1", "0", "on", "off", "yes", "no"):
     raise RequestError(f"field '{name}' must be true or false, got {text!r}")
   return text in ("true", "1", "on", "yes")
@@ -211,13 +214,15 @@ class Inpainter:
     return {"version": inpaint_jax.__version__,
             "models": [{"name": m.name, "label": m.label, "presets": m.presets,
                         "default_preset": m.default_preset} for m in self.models.values()],
+            "preset_mirror": {p: bool(search_config.get_config(p).mirror)
+                              for p in search_config.PRESETS},
             "mask_types": list(masks_lib.MASK_TYPES), "crops": list(CROPS),
             "max_fills": MAX_FILLS,
             "limits": {"max_upload_bytes": self.limits.max_upload_bytes,
                        "max_pixels": self.limits.max_pixels,
                        "max_waiting": self.limits.max_waiting}}
 
-  def settings(self, model: ModelSpec, preset: str, mirror: bool, fills: int,
+  def settings(self, model: ModelSpec, preset: str, mirror: bool | None, fills: int,
                iterations: int | None) -> tuple[Any, dict]:
     """(config, params) for `inpaint`, loaded once per setting (`model_files.load_params`,
     the CLI's loader). k fills need k restarts: restarts = max(the preset's, k)."""

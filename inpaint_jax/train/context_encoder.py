@@ -83,7 +83,8 @@ def make_train_step(config: ml_collections.ConfigDict):
 def training_masks(config: ml_collections.ConfigDict, step: int | jax.Array) -> jax.Array:
   """The masks of step `step` (traceable), [B, S, S], 1 = known: drawn on the device from
   (config.mask_seed, step), apart from evaluation's."""
-  return masks_lib.draw_batch((config.mask_type,) * config.batch_size, config.model.image_size,
+  return masks_lib.draw_batch(masks_lib.training_kinds(config.mask_type, config.batch_size),
+                              config.model.image_size,
                               masks_lib.training_key(config.mask_seed, step))
 
 
@@ -99,8 +100,9 @@ def mean_colour(source, num_images: int) -> np.ndarray:
 def sample_picture(config: ml_collections.ConfigDict, state: CETrainState, source) -> np.ndarray:
   """uint8 picture: 8 training images, their masked inputs and the CE's fills, one row each."""
   images = images_lib.to_float(sources.take(source, np.arange(min(8, len(source)))))
-  m = masks_lib.make_masks(config.mask_type, config.model.image_size, config.mask_seed,
-                           np.arange(len(images)))
+  m = np.stack([masks_lib.make_mask(kind, config.model.image_size,
+                                    masks_lib.mask_seed(config.mask_seed, j))
+                for j, kind in enumerate(masks_lib.training_kinds(config.mask_type, len(images)))])
   filled = ce.fill(state.e.variables(), images, m, state.fill_colour, config.model)
   shown = np.concatenate([images, np.asarray(ce.prefill(images, m, state.fill_colour)),
                           np.asarray(filled)])
@@ -109,8 +111,9 @@ def sample_picture(config: ml_collections.ConfigDict, state: CETrainState, sourc
 
 def task(config: ml_collections.ConfigDict) -> loop.Task:
   """The CE's state, step, batches (images and masks) and sample picture for the loop."""
-  if config.mask_type not in masks_lib.MASK_TYPES:
-    raise ValueError(f"mask_type must be one of {masks_lib.MASK_TYPES}, got {config.mask_type!r}")
+  known = masks_lib.MASK_TYPES + tuple(masks_lib.TRAINING_MIXES)
+  if config.mask_type not in known:
+    raise ValueError(f"mask_type must be one of {', '.join(known)}, got {config.mask_type!r}")
   return loop.Task(
       name=f"CE {config.mask_type}",
       init_state=lambda source: create_train_state(

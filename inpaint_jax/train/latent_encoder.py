@@ -88,10 +88,10 @@ def train_step(state: EncoderTrainState, batch: dict, rng: jax.Array, *,
 def training_masks(config: ml_collections.ConfigDict, step: int | jax.Array,
                    image_size: int) -> tuple[jax.Array, jax.Array]:
   """(masks of the real images, masks of G's samples) of step `step` (traceable), [B, S, S]
-  each: mask j of the 2B has type MASK_TYPES[j % 4], drawn on the device from
+  each: mask j of the 2B has type PAPER_TYPES[j % 4], drawn on the device from
   (config.mask_seed, step)."""
   b = config.batch_size
-  kinds = tuple(masks_lib.MASK_TYPES[j % len(masks_lib.MASK_TYPES)] for j in range(2 * b))
+  kinds = masks_lib.training_kinds("paper", 2 * b)
   both = masks_lib.draw_batch(kinds, image_size, masks_lib.training_key(config.mask_seed, step))
   return both[:b], both[b:]
 

@@ -52,6 +52,12 @@ function fillPresets() {
   const model = state.info.models.find((m) => m.name === $("model").value);
   $("preset").replaceChildren(...model.presets.map((p) => new Option(p, p)));
   $("preset").value = model.default_preset;
+  followPreset();
+}
+
+// The mirror box shows the preset's own setting; the user may change it after.
+function followPreset() {
+  $("mirror").checked = Boolean(state.info.preset_mirror[$("preset").value]);
 }
 
 // ------------------------------------------------------------------ the photo
@@ -211,6 +217,7 @@ $("mask_type").addEventListener("change", () => {
   redraw();
 });
 $("model").addEventListener("change", fillPresets);
+$("preset").addEventListener("change", followPreset);
 document.addEventListener("keydown", (event) => {
   if ((event.ctrlKey || event.metaKey) && event.key === "z") { event.preventDefault(); undo(); }
 });
