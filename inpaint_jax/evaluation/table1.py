@@ -346,10 +346,11 @@ def load_ce_models(ce_root: str | None, dataset: str,
   return found
 
 
-def validate(config) -> Any:
+def validate(config, features=None) -> Any:
   """The one check of a Table 1 config (configs/table1.py), before any work: lists given as
-  'a,b' are split; ValueError naming an unknown dataset, method or mask type, or a count
-  out of range. Returns the config."""
+  'a,b' are split; ValueError naming an unknown dataset, method or mask type, a count out of
+  range, or `fid` without the Inception (unless `features` stands in for it). Returns the
+  config."""
   for field, known in (("datasets", DATASETS), ("methods", tuple(METHODS)),
                        ("mask_types", masks_lib.MASK_TYPES)):
     names = presets.names(config[field])
@@ -358,7 +359,7 @@ def validate(config) -> Any:
       raise ValueError(f"--config.{field}: unknown {unknown if unknown else 'empty list'}; "
                        f"choose from {', '.join(known)}")
     config[field] = names
-  if config.fid and not metrics.inception_available():
+  if config.fid and features is None and not metrics.inception_available():
     raise ValueError(f"--config.fid=true needs the Inception network: {metrics.METRICS_EXTRA}")
   for field, least in (("num_images", 0), ("batch_size", 1), ("tv_iterations", 1),
                        ("figure_images", 0), ("ablation_images", 0), ("seed", 0)):
@@ -464,7 +465,7 @@ def reproduce(runs: Sequence[DatasetRun], workdir: str, out_dir: str, missing: d
   the centre mask (`search_ablations`). With `config.fid`, FID and KID per cell
   (`score_distributions`; `features` replaces the Inception, for tests).
   """
-  config = validate(config)
+  config = validate(config, features)
   mask_types, methods, num_images = config.mask_types, config.methods, config.num_images
   _check_methods_can_run(runs, config, log)
   start = time.perf_counter()
