@@ -1,6 +1,6 @@
 """Inpaints a few images of a split with every mask type; writes a picture grid and prints PSNR.
 
-  python experiments/inpaint_examples.py --config=inpaint_jax/configs/examples.py:fast \
+  python experiments/inpaint_examples.py --config=inpaint_jax/configs/examples.py:quality \
       --config.checkpoint=celeba --out=results/examples_celeba
 
 Rows of the grid: original, masked input, G(ẑ), blended; one block per mask type. Each

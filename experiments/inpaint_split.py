@@ -1,6 +1,6 @@
 """Inpaints every image of a split with one mask type: PNGs, a CSV row each, a summary.
 
-  python experiments/inpaint_split.py --config=inpaint_jax/configs/split.py:fast \
+  python experiments/inpaint_split.py --config=inpaint_jax/configs/split.py:quality \
       --config.checkpoint=celeba --config.mask_type=center --out=results/celeba_center
 
 Every setting is a field of the config (configs/split.py; the search's are configs/search.py),

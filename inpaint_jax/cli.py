@@ -7,10 +7,11 @@
   inpaint-jax inpaint --image photo.jpg --mask_type half --out fills.png --restarts 8 --fills 4
   inpaint-jax serve [--port 8765] [--host 127.0.0.1] [--checkpoint model.msgpack]
 
-With a shipped model the search starts from its latent encoder (the 'balanced' preset, the
+With a shipped model the search starts from its latent encoder (the 'quality' preset, the
 validation sweep's best within 0.25 s per image: configs/search.py); --preset
-paper runs Yeh et al.'s method exactly, --preset sharp tunes the generator per image (sharper
-fills, lower PSNR).
+paper runs Yeh et al.'s method exactly, --preset fast skips the mixed blend (a little
+faster, lower PSNR where known pixels are dense), --preset sharp tunes the generator per
+image (sharper fills, lower PSNR).
 
 Photos of any size become the model's 64x64 input the way its training images did
 (--crop auto): the faces model takes the centred square of 108/178 of the shorter side
@@ -67,9 +68,10 @@ _PASTE_BACK = flags.DEFINE_bool("paste_back", False,
                                 "inpaint: write the result at the photo's original resolution.")
 _PRESET = flags.DEFINE_enum("preset", None, sorted(search_config.PRESETS), "Search settings: "
                             "paper (Yeh et al. exactly: random start, 1500 iterations), fast "
-                            "(the default: encoder start, 20 iterations, mirror averaged) or sharp "
-                            "(encoder start, per-image generator tuning); the flags below "
-                            "override single settings.")
+                            "(encoder start, 20 iterations, mirror averaged), quality (the "
+                            "default: fast with the mixed blend) or sharp (encoder start, "
+                            "per-image generator tuning); the flags below override single "
+                            "settings.")
 _ENCODER = flags.DEFINE_string("encoder", None, "Latent encoder file for --start=encoder "
                                "(default: the shipped model's own).")
 

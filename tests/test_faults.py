@@ -112,6 +112,9 @@ def test_values_that_make_no_sense_are_one_line_errors(setup, tmp_path):
                           ({"learning_rate": -0.5}, "learning_rate must be a finite number >= 0"),
                           ({"prior_weight": float("nan")}, "prior_weight must be a finite number"),
                           ({"window": 4}, "window must be odd"),
+                          ({"blend_mix_window": 4}, "blend_mix_window must be 0 .off. or odd"),
+                          ({"blend_mix_low": 0.9, "blend_mix_high": 0.5},
+                           "must satisfy 0 <= low < high <= 1, got 0.9 and 0.5"),
                           ({"beta1": 1.0}, r"beta1 must be in \[0, 1\)"),
                           ({"restarts": 1, "halving_every": 5}, "halving_every prunes restarts"),
                           ({"lr_schedule": "linear"}, "lr_schedule must be 'constant' or "

@@ -1,8 +1,11 @@
+import copy
+
 import jax
 import numpy as np
 import pytest
 
 from inpaint_jax.configs import tiny
+from inpaint_jax.core import blend
 from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.data import masks
 from inpaint_jax.models import dcgan as models
@@ -35,6 +38,24 @@ def test_inpaint_shapes_exact_known_pixels_and_seed(setup):
   np.testing.assert_array_equal(out.blended, again.blended)
   other = inpaint_lib.inpaint(images, m, params, config, seed=4)
   assert not np.array_equal(out.z, other.z)
+
+
+def test_the_mixed_blend_is_the_blend_of_the_searched_fill(setup):
+  # search.blend_mix_window: inpaint's `blended` is core.blend.mixed_blend of its own G(ẑ),
+  # clipped; known pixels stay exact and the random mask's fill differs from Eq. 4's.
+  config, params = setup
+  images, _ = _batch()
+  m = masks.make_masks("random", 32, 0, range(3))
+  mixed = copy.deepcopy(config)
+  mixed.search.blend_mix_window = 5
+  out = inpaint_lib.inpaint(images, m, params, mixed, seed=3)
+  ref = np.clip(np.asarray(blend.mixed_blend(images, out.generated, m, 5, 0.6, 1.0, 7)), -1, 1)
+  np.testing.assert_allclose(out.blended, ref, atol=1e-5)
+  known = np.broadcast_to(m[..., None] > 0, images.shape)
+  assert np.array_equal(out.blended[known], images[known])
+  plain = inpaint_lib.inpaint(images, m, params, config, seed=3)
+  np.testing.assert_array_equal(plain.generated, out.generated)
+  assert np.abs(plain.blended - out.blended).max() > 1e-2
 
 
 def test_a_mask_without_hole_returns_the_input(setup):

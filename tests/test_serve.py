@@ -97,10 +97,12 @@ def test_info_lists_the_models_their_presets_and_the_limits(served):
   assert names == ["custom", "faces", "cars"]  # the one given at start comes first
   custom, faces = info["models"][0], info["models"][1]
   assert custom["presets"] == ["paper"] and custom["default_preset"] == "paper"  # no encoder
-  assert faces["presets"] == ["paper", "fast", "sharp"] and faces["default_preset"] == "fast"
+  assert faces["presets"] == ["paper", "fast", "quality", "sharp"]
+  assert faces["default_preset"] == "quality"
   assert info["mask_types"] == ["center", "pattern", "random", "half", "thin", "medium",
                                 "thick", "box"]
-  assert info["preset_mirror"] == {"paper": False, "fast": True, "sharp": False}
+  assert info["preset_mirror"] == {"paper": False, "fast": True, "quality": True,
+                                   "sharp": False}
   assert info["limits"]["max_upload_bytes"] == 20 * 2**20
 
 

@@ -1,10 +1,10 @@
 """A few images of a split under every mask type, and their picture grid
 (`experiments/inpaint_examples.py`); the argument is the search preset.
 
-  python experiments/inpaint_examples.py --config=inpaint_jax/configs/examples.py:fast \
+  python experiments/inpaint_examples.py --config=inpaint_jax/configs/examples.py:quality \
       --config.checkpoint=cars --out=results/examples_cars
 
-8 images x 4 mask types with `fast` take ~20 s on a 2-core CPU (mostly compilation).
+8 images x 4 mask types with `quality` take ~25 s on a 2-core CPU (mostly compilation).
 Every field of configs/split.py is here too, but `mask_type`: `mask_types` lists them.
 """
 

@@ -1,7 +1,7 @@
 """Inpainting a whole split with one mask type (`experiments/inpaint_split.py`); the argument
-after the colon is the search preset (`configs/search.py`: paper, fast, sharp; default fast).
+after the colon is the search preset (`configs/search.py`: paper, fast, quality, sharp; default quality).
 
-  python experiments/inpaint_split.py --config=inpaint_jax/configs/split.py:fast \
+  python experiments/inpaint_split.py --config=inpaint_jax/configs/split.py:quality \
       --config.checkpoint=celeba --config.mask_type=center --out=results/celeba_center
 
 With the shipped faces model on the 800 CelebA test images (../shared/data), centre mask,

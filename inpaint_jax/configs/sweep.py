@@ -15,7 +15,8 @@ says whether configs/search.py's presets are the rules' choice.
 import ml_collections
 
 # name -> search fields over the paper's. "e<N>": the latent encoder's z then N iterations;
-# "m": also the mirror image, averaged; "lr": the step size; "t<N>": N generator-tuning steps.
+# "m": also the mirror image, averaged; "x": the mixed blend; "lr": the step size; "t<N>": N
+# generator-tuning steps.
 CANDIDATES = {
     "paper": dict(start="random", iterations=1500, learning_rate=0.01),
     "e10": dict(start="encoder", iterations=10, learning_rate=0.02),
@@ -27,11 +28,18 @@ CANDIDATES = {
     "e20m": dict(start="encoder", iterations=20, learning_rate=0.02, mirror=True),
     "e40m": dict(start="encoder", iterations=40, learning_rate=0.02, mirror=True),
     "e80m": dict(start="encoder", iterations=80, learning_rate=0.02, mirror=True),
+    # "x": the mixed blend (`core.blend.mixed_blend`, its window, low, high and thick settings
+    # the search block's defaults, chosen on these validation images: BUILD_NOTES 0.14).
+    "e20x": dict(start="encoder", iterations=20, learning_rate=0.02, blend_mix_window=5),
+    "e20mx": dict(start="encoder", iterations=20, learning_rate=0.02, mirror=True,
+                  blend_mix_window=5),
+    "e40mx": dict(start="encoder", iterations=40, learning_rate=0.02, mirror=True,
+                  blend_mix_window=5),
     "e30t20": dict(start="encoder", iterations=30, learning_rate=0.01, tune_steps=20),
     "e30t20m": dict(start="encoder", iterations=30, learning_rate=0.01, tune_steps=20,
                     mirror=True),
 }
-OPTIONAL = ("e40_lr0.01", "e80m", "e30t20m")  # not in the default sweep (below)
+OPTIONAL = ("e40_lr0.01", "e80m", "e30t20m", "e40mx")  # not in the default sweep (below)
 
 
 def _dataset(checkpoint: str, folder: str) -> ml_collections.ConfigDict:

@@ -38,7 +38,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.svhn = _dataset("", tfds_name="svhn_cropped")
   # Columns, in table order (evaluation/table1.py METHODS): ours is the paper's search
   # (`search` below), fast and sharp the presets beyond it (where the model has an encoder).
-  config.methods = ("ce", "ours", "fast", "sharp", "tv", "nn", "telea", "biharmonic")
+  config.methods = ("ce", "ours", "fast", "quality", "sharp", "tv", "nn", "telea", "biharmonic")
   config.mask_types = ("center", "pattern", "random", "half")
   config.num_images = 100  # the first N test images per cell (0: the whole split)
   config.search = search.get_config("paper")

@@ -103,15 +103,24 @@ def _blend_per_device(y, generated, m, cfg, mesh):
   """Poisson blend with each device solving its own shard: a vmapped CG loop tests
   convergence over the whole batch, which sharded would cost an all-reduce per CG
   iteration; per shard it costs none, and per-image results are the same."""
-  return _sharded_blend(mesh, cfg.blend_tol, cfg.blend_maxiter)(y, generated, m)
+  mix = tuple(cfg.get(f"blend_mix_{k}", d) for k, d in MIX_DEFAULTS.items())
+  return _sharded_blend(mesh, cfg.blend_tol, cfg.blend_maxiter, mix)(y, generated, m)
+
+
+# The mixed blend's settings (`configs.search.defaults` documents them); window 0: Eq. 4.
+MIX_DEFAULTS = {"window": 0, "low": 0.6, "high": 1.0, "thick": 7}
 
 
 @functools.lru_cache(maxsize=16)
-def _sharded_blend(mesh, tol, maxiter):
-  """One jitted blend per (mesh, tolerance, iterations): built once, so later chunks and
-  calls reuse its compiled program."""
-  return jax.jit(jax.shard_map(lambda a, b, c: blend.poisson_blend(a, b, c, tol, maxiter),
-                               mesh=mesh, in_specs=(P("data"),) * 3, out_specs=P("data"),
+def _sharded_blend(mesh, tol, maxiter, mix):
+  """One jitted blend per (mesh, tolerance, iterations, mix settings): built once, so later
+  chunks and calls reuse its compiled program."""
+  window, low, high, thick = mix
+  if window:
+    run = lambda a, b, c: blend.mixed_blend(a, b, c, window, low, high, thick, tol, maxiter)
+  else:
+    run = lambda a, b, c: blend.poisson_blend(a, b, c, tol, maxiter)
+  return jax.jit(jax.shard_map(run, mesh=mesh, in_specs=(P("data"),) * 3, out_specs=P("data"),
                                check_vma=False))  # cg's internals are not annotated for it
 
 
@@ -234,7 +243,8 @@ def check_settings(params: dict[str, Any] | None, config: ml_collections.ConfigD
   counts = {name: (1, "at least 1") for name in ("iterations", "restarts", "fills", "window",
                                                  "blend_maxiter")}
   counts.update({name: (0, "0 (off) or positive") for name in (
-      "halving_every", "tune_steps", "stop_every", "curve_stride", "batch_size")})
+      "halving_every", "tune_steps", "stop_every", "curve_stride", "batch_size",
+      "blend_mix_window", "blend_mix_thick")})
   for name, (least, wording) in counts.items():
     value = get(name, least)
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
@@ -251,6 +261,14 @@ def check_settings(params: dict[str, Any] | None, config: ml_collections.ConfigD
     value = get(name, 0.0)
     if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
       raise ValueError(f"search.{name} must be in [0, 1), got {value!r}")
+  if get("blend_mix_window", 0) % 2 == 0 and get("blend_mix_window", 0):
+    raise ValueError(f"search.blend_mix_window must be 0 (off) or odd, got "
+                     f"{get('blend_mix_window')}")
+  low, high = get("blend_mix_low", 0.6), get("blend_mix_high", 1.0)
+  if not (isinstance(low, (int, float)) and isinstance(high, (int, float))
+          and 0.0 <= low < high <= 1.0):
+    raise ValueError(f"search.blend_mix_low and blend_mix_high must satisfy 0 <= low < high "
+                     f"<= 1, got {low!r} and {high!r}")
   if not get("blend_tol", 1e-6) > 0:
     raise ValueError(f"search.blend_tol must be positive, got {get('blend_tol')!r}")
   if get("steps_per_call", -1) < -1:
