@@ -448,8 +448,11 @@ def create_app(inpainter: Inpainter) -> Starlette:
 
   async def _events(job: Job, future: concurrent.futures.Future):
     line = lambda obj: json.dumps(obj) + "\n"
-    last = None
+    # The place in the queue always comes first, even where the worker took the job before
+    # this first poll (then 0 ahead), so a client can rely on the stream's order.
+    last = ("queued", inpainter.ahead(job))
     try:
+      yield line({last[0]: last[1]})
       while not future.done():
         now = ("queued", inpainter.ahead(job)) if job.total == 0 else ("progress",
                                                                        [job.done, job.total])
