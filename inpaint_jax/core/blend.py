@@ -18,10 +18,16 @@ import jax
 import jax.numpy as jnp
 
 
+def _shifts(x: jax.Array) -> tuple[jax.Array, ...]:
+  """The 4-neighbours of every pixel of [H, W], a border pixel its own ghost (Neumann)."""
+  p = jnp.pad(x, 1, mode="edge")
+  return p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]
+
+
 def neumann_laplacian(x: jax.Array) -> jax.Array:
   """(L x)_i = Σ_{j∈N(i)} (x_i - x_j) for one channel [H, W], reflecting border."""
-  p = jnp.pad(x, 1, mode="edge")  # a ghost equal to its pixel contributes 0
-  return 4.0 * x - p[:-2, 1:-1] - p[2:, 1:-1] - p[1:-1, :-2] - p[1:-1, 2:]
+  n, s, w, e = _shifts(x)  # a ghost equal to its pixel contributes 0
+  return 4.0 * x - n - s - w - e
 
 
 def blend_channel(target: jax.Array, source: jax.Array, mask: jax.Array, tol: float = 1e-6,
@@ -57,12 +63,6 @@ def poisson_blend(targets: jax.Array, sources: jax.Array, masks: jax.Array, tol:
 # G(ẑ)'s gradients. The mixed blend keeps Eq. 4's form with a guidance field that, edge by
 # edge, mixes G(ẑ)'s gradients with those of a biharmonic interpolant s of the known pixels,
 # G's weight rising with the share of missing pixels around the edge.
-
-
-def _shifts(x: jax.Array) -> tuple[jax.Array, ...]:
-  """The 4-neighbours of every pixel of [H, W], a border pixel its own ghost (Neumann)."""
-  p = jnp.pad(x, 1, mode="edge")
-  return p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]
 
 
 def biharmonic_channel(target: jax.Array, mask: jax.Array, tol: float = 1e-5,

@@ -103,12 +103,8 @@ def _blend_per_device(y, generated, m, cfg, mesh):
   """Poisson blend with each device solving its own shard: a vmapped CG loop tests
   convergence over the whole batch, which sharded would cost an all-reduce per CG
   iteration; per shard it costs none, and per-image results are the same."""
-  mix = tuple(cfg.get(f"blend_mix_{k}", d) for k, d in MIX_DEFAULTS.items())
+  mix = (cfg.blend_mix_window, cfg.blend_mix_low, cfg.blend_mix_high, cfg.blend_mix_thick)
   return _sharded_blend(mesh, cfg.blend_tol, cfg.blend_maxiter, mix)(y, generated, m)
-
-
-# The mixed blend's settings (`configs.search.defaults` documents them); window 0: Eq. 4.
-MIX_DEFAULTS = {"window": 0, "low": 0.6, "high": 1.0, "thick": 7}
 
 
 @functools.lru_cache(maxsize=16)
@@ -261,10 +257,10 @@ def check_settings(params: dict[str, Any] | None, config: ml_collections.ConfigD
     value = get(name, 0.0)
     if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
       raise ValueError(f"search.{name} must be in [0, 1), got {value!r}")
-  if get("blend_mix_window", 0) % 2 == 0 and get("blend_mix_window", 0):
+  if cfg.blend_mix_window % 2 == 0 and cfg.blend_mix_window:
     raise ValueError(f"search.blend_mix_window must be 0 (off) or odd, got "
-                     f"{get('blend_mix_window')}")
-  low, high = get("blend_mix_low", 0.6), get("blend_mix_high", 1.0)
+                     f"{cfg.blend_mix_window}")
+  low, high = cfg.blend_mix_low, cfg.blend_mix_high
   if not (isinstance(low, (int, float)) and isinstance(high, (int, float))
           and 0.0 <= low < high <= 1.0):
     raise ValueError(f"search.blend_mix_low and blend_mix_high must satisfy 0 <= low < high "
