@@ -180,7 +180,8 @@ def test_entry_points_train_a_ce_and_build_the_table(tmp_path):
            "--config.mask_types=half", "--config.methods=ce,ours,tv", "--config.batch_size=2"])
   assert r.returncode == 0, r.stderr[-2000:]
   text = open(os.path.join(out, "table1.md")).read()
-  assert "## Stanford Cars (2 test images per cell)" in text
+  assert "## Stanford Cars (2 images per cell, split: all)" in text  # the split it ran on
+  assert "- images per cell: the first 2 of each all split" in text
   assert "Not run: not in --config.datasets (cars)." in text
   assert "(12.6)" in text  # the paper's CE on Cars, half
   with open(os.path.join(out, "table1.csv"), newline="") as f:

@@ -254,7 +254,8 @@ def render_markdown(rows: Sequence[dict], meta: dict, missing: dict[str, str]) -
            "total-variation inpainting; NN: nearest training image on the known pixels; "
            "Telea: OpenCV's fast marching. Every method sees the same images and masks.", ""]
   for key, value in meta.items():
-    lines.append(f"- {key}: {value}")
+    if key != "splits":  # dataset -> split, for the headings below
+      lines.append(f"- {key}: {value}")
   lines.append("")
   for dataset in DATASETS:
     heading = title(dataset)
@@ -263,7 +264,8 @@ def render_markdown(rows: Sequence[dict], meta: dict, missing: dict[str, str]) -
       lines += [f"## {heading}", "", f"Not run: {missing.get(dataset, 'no results in the workdir')}.", ""]
       continue
     counts = sorted({r["images"] for r in rows if r["dataset"] == dataset})
-    lines += [f"## {heading} ({', '.join(map(str, counts))} test images per cell)", ""]
+    split = meta.get("splits", {}).get(dataset, "test")
+    lines += [f"## {heading} ({', '.join(map(str, counts))} images per cell, split: {split})", ""]
     header = "| mask | " + " | ".join(
         f"{title(m)} (paper)" if m in ("ce", "ours") else title(m) for m in have) + " |"
     lines += ["PSNR over the hole, dB (± the standard error of the mean over the images; "
@@ -474,12 +476,14 @@ def reproduce(runs: Sequence[DatasetRun], workdir: str, out_dir: str, missing: d
     score_distributions(runs, workdir, config, features, log)
   iterations = sorted({r.dcgan[1].search.iterations for r in runs if r.dcgan})
   restarts = sorted({r.dcgan[1].search.restarts for r in runs if r.dcgan})
-  meta = {"test images per cell": f"the first {num_images} of each test split"
-                                  if num_images else "the whole test split",
+  splits = {r.name: config[r.name].split for r in runs}
+  named = "/".join(sorted(set(splits.values())))
+  meta = {"images per cell": f"the first {num_images} of each {named} split"
+                             if num_images else f"the whole {named} split",
           "latent search": f"{'/'.join(map(str, iterations))} Adam iterations, "
                            f"{'/'.join(map(str, restarts))} restart(s), Poisson blending",
           "hardware": hardware(), "masks": f"seed {config.seed}, identical for every method",
-          "date": time.strftime("%Y-%m-%d")}
+          "date": time.strftime("%Y-%m-%d"), "splits": splits}
   timings = {}
   for r in collect(workdir, mask_types):
     if r["seconds"] is not None:
