@@ -342,6 +342,13 @@ def test_tuning_in_chunks_equals_one_scan_per_image():
     np.testing.assert_allclose(generated[i], one, atol=2e-5)
     np.testing.assert_allclose(curves[i], curve, rtol=1e-5)
     assert curve[-1] < curve[0]
+    # With latent averaging: the tuned copy of G averaged over ẑ and its noisy copies.
+    config.search.latent_noise = 0.4
+    eps = np.asarray(jax.random.normal(jax.random.PRNGKey(5), (2, 3, config.model.z_dim)))
+    averaged, _ = tune.tune(g_vars, d_vars, x, m, z, config.model, config.search, noise=eps)
+    codes = np.concatenate([z[i][None], np.clip(z[i][None] + 0.4 * eps[i], -1, 1)])
+    each = g.apply({"params": params, "batch_stats": g_vars["batch_stats"]}, codes)
+    np.testing.assert_allclose(averaged[i], np.mean(each, axis=0), atol=2e-5)
 
 
 def test_curve_points_are_scored_timed_and_reuse_compiled_programs():
@@ -386,3 +393,39 @@ def test_saved_curves_are_reused_only_for_the_same_images_settings_and_models():
   assert all(c != key for c in changed)
   assert curves.measured_with(4, families, {**params, "encoder": {"w": np.ones(3)}}) != \
       curves.measured_with(4, families, {**params, "encoder": {"w": np.zeros(3)}})
+
+
+def test_latent_average_by_a_loop_and_in_inpaint_with_the_mirror():
+  config, g_vars, d_vars = _tiny_dcgan()
+  g, _ = dcgan.build_models(config.model)
+  z = np.asarray(jax.random.uniform(jax.random.PRNGKey(3), (2, config.model.z_dim),
+                                    minval=-1, maxval=1))
+  eps = np.asarray(jax.random.normal(jax.random.PRNGKey(4), (2, 3, config.model.z_dim)))
+  out = np.asarray(search.latent_average(g_vars, z, eps, 0.5, config.model))
+  for i in range(2):  # reference: G image by image, then the plain mean
+    zs = [z[i]] + [np.clip(z[i] + 0.5 * e, -1, 1) for e in eps[i]]
+    each = [np.asarray(g.apply(g_vars, jnp.asarray(v)[None], train=False))[0] for v in zs]
+    np.testing.assert_allclose(out[i], np.mean(each, axis=0), atol=1e-5)
+  assert np.abs(out - np.asarray(g.apply(g_vars, z, train=False))).max() > 1e-3
+  np.testing.assert_allclose(search.latent_average(g_vars, z, eps, 0.0, config.model),
+                             g.apply(g_vars, z, train=False), atol=1e-5)  # σ 0: G(ẑ)
+  # In inpaint, with the mirror: each problem's G averaged near its own ẑ (noise from its
+  # own key stream), then the two means averaged as the mirror does.
+  config.search.iterations = 4
+  config.search.mirror = True
+  config.search.latent_samples = 3
+  config.search.latent_noise = 0.3
+  x = _images(config, g_vars, 3)
+  m = masks_lib.make_masks("half", 32, 0, range(3))
+  params = {"generator": g_vars, "discriminator": d_vars}
+  res = inpaint.inpaint(x, m, params, config, ids=range(3))
+  keys = inpaint.image_keys(0, range(3))
+  sides = []
+  for k, xx, mm in ((keys, x, m), (inpaint.mirror_keys(keys), x[:, :, ::-1], m[:, :, ::-1])):
+    zhat = search.search(g_vars, d_vars, xx, mm, search.initial_z(k, 1, config.model.z_dim),
+                         config.model, config.search).z
+    sides.append(np.asarray(search.latent_average(
+        g_vars, zhat, inpaint.latent_noise(k, 3, config.model.z_dim), 0.3, config.model)))
+  np.testing.assert_allclose(res.generated, 0.5 * (sides[0] + sides[1][:, :, ::-1]), atol=1e-5)
+  alone = inpaint.inpaint(x[1:2], m[1:2], params, config, ids=[1])  # not its batch position
+  np.testing.assert_allclose(alone.generated[0], res.generated[1], atol=1e-5)

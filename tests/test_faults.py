@@ -113,6 +113,8 @@ def test_values_that_make_no_sense_are_one_line_errors(setup, tmp_path):
                           ({"prior_weight": float("nan")}, "prior_weight must be a finite number"),
                           ({"window": 4}, "window must be odd"),
                           ({"blend_mix_window": 4}, "blend_mix_window must be 0 .off. or odd"),
+                          ({"latent_samples": -1}, "latent_samples must be 0 .off. or positive"),
+                          ({"latent_noise": -0.2}, "latent_noise must be a finite number >= 0"),
                           ({"blend_mix_low": 0.9, "blend_mix_high": 0.5},
                            "must satisfy 0 <= low < high <= 1, got 0.9 and 0.5"),
                           ({"beta1": 1.0}, r"beta1 must be in \[0, 1\)"),

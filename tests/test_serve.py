@@ -101,7 +101,7 @@ def test_info_lists_the_models_their_presets_and_the_limits(served):
   assert faces["default_preset"] == "quality"
   assert info["mask_types"] == ["center", "pattern", "random", "half", "thin", "medium",
                                 "thick", "box"]
-  assert info["preset_mirror"] == {"paper": False, "fast": True, "quality": True,
+  assert info["preset_mirror"] == {"paper": False, "fast": False, "quality": True,
                                    "sharp": False}
   assert info["limits"]["max_upload_bytes"] == 20 * 2**20
 

@@ -10,15 +10,17 @@ Presets, read off the validation sweep by its rules (`experiments/tune_presets.p
 models and the paper's four masks; times at batch 64 on the 2-core CPU, compile excluded):
   paper    Yeh et al. exactly: random start, 1500 Adam iterations (2.5 s per image)
   fast     the fastest at or above `paper` on every cell: the latent encoder's z, 20
-           iterations, the image and its mirror image averaged (0.07 s per image)
-  quality  the best mean hole PSNR at or above `fast` on every cell: `fast` with the mixed
-           blend (`core.blend.mixed_blend`: where the known pixels are dense the guidance
-           leans to their biharmonic fill; 0.2 s per image measured beside two training
-           runs); the default (DEFAULT_PRESET: the best named preset within 0.25 s per image)
+           iterations, the mixed blend below (0.04 s per image)
+  quality  the best mean hole PSNR at or above `fast` on every cell: `fast`, the mirror
+           image's fill averaged in, and latent averaging (`core.search.latent_average`:
+           each fill G's mean over ẑ and 8 copies perturbed by N(0, 0.3²); 0.1 s per
+           image); the default (DEFAULT_PRESET: the best named preset within 0.25 s)
   sharp    the lowest LPIPS over the hole at or above `paper` everywhere and below the
            faster presets' LPIPS on every cell: encoder start, 30 iterations, 20 steps of
-           per-image generator tuning, no averaging (0.7 s per image; 0.4-0.9 dB below
-           `fast` in PSNR)
+           per-image generator tuning, no averaging (0.7 s per image; 0.6-1.0 dB below
+           `quality` in PSNR)
+The mixed blend (`core.blend.mixed_blend`, fast and quality): where the known pixels are
+dense the blend's guidance leans to their biharmonic fill; on big holes it is Eq. 4's.
 0.13's `quality` (encoder + 30 iterations + tuning) is `sharp` since 0.13; the name now
 belongs to the setting its rule picks.
 """
@@ -32,9 +34,9 @@ import ml_collections
 # Each preset's fields over the defaults below.
 PRESETS = {
     "paper": dict(start="random", iterations=1500, learning_rate=0.01),
-    "fast": dict(start="encoder", iterations=20, learning_rate=0.02, mirror=True),
+    "fast": dict(start="encoder", iterations=20, learning_rate=0.02, blend_mix_window=5),
     "quality": dict(start="encoder", iterations=20, learning_rate=0.02, mirror=True,
-                    blend_mix_window=5),
+                    blend_mix_window=5, latent_samples=8, latent_noise=0.3),
     "sharp": dict(start="encoder", iterations=30, learning_rate=0.01, tune_steps=20),
 }
 DEFAULT_PRESET = "quality"  # of the CLI, the page and the split runner (the sweep's rule)
@@ -56,6 +58,8 @@ USER_FLAGS = {
     "mirror": "Also fill each image's mirror image and average the two fills: higher PSNR, "
               "slightly softer fills, twice the search.",
     "fills": "Write the best k distinct fills side by side (needs --restarts >= k).",
+    "latent_samples": "Average each fill over G of K latent codes near the found one (0: "
+                      "off): higher PSNR on wide holes, softer detail.",
 }
 
 
@@ -114,6 +118,12 @@ def defaults() -> ml_collections.ConfigDict:
   s.blend_mix_low = 0.6
   s.blend_mix_high = 1.0
   s.blend_mix_thick = 7
+  # Latent averaging (beyond the paper; `core.search.latent_average`): each fill is G's mean
+  # over ẑ and latent_samples copies clip(ẑ + latent_noise·ε, -1, 1), ε ~ N(0, I) from the
+  # image's key: nearer the mean of plausible fills (higher PSNR on wide holes, softer).
+  # 0: off. With tune_steps, each image's tuned G is the one averaged.
+  s.latent_samples = 0
+  s.latent_noise = 0.2
   s.batch_size = 64  # problems per compiled search call
   return s
 

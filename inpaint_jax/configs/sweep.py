@@ -35,6 +35,12 @@ CANDIDATES = {
                   blend_mix_window=5),
     "e40mx": dict(start="encoder", iterations=40, learning_rate=0.02, mirror=True,
                   blend_mix_window=5),
+    # "a": latent averaging (`core.search.latent_average`: G's mean over ẑ and 8 copies
+    # perturbed by N(0, σ²) noise, σ 0.2, "a3": 0.3; BUILD_NOTES 0.15).
+    "e20mxa": dict(start="encoder", iterations=20, learning_rate=0.02, mirror=True,
+                   blend_mix_window=5, latent_samples=8),
+    "e20mxa3": dict(start="encoder", iterations=20, learning_rate=0.02, mirror=True,
+                    blend_mix_window=5, latent_samples=8, latent_noise=0.3),
     "e30t20": dict(start="encoder", iterations=30, learning_rate=0.01, tune_steps=20),
     "e30t20m": dict(start="encoder", iterations=30, learning_rate=0.01, tune_steps=20,
                     mirror=True),

@@ -125,22 +125,23 @@ def _sharded_tune(mesh, model_cfg, cfg):
   """Generator tuning with each device tuning its own images, as one device would: left to
   XLA's partitioner, the per-image weight copies of a batch sharded over several devices
   came out different from a one-device run (52/255 on a shipped face, BUILD_NOTES 0.11)."""
-  def local(g_vars, d_vars, images, masks, z, numbers):
-    return tune_lib.tune(g_vars, d_vars, images, masks, z, model_cfg, cfg, numbers)[0]
+  def local(g_vars, d_vars, images, masks, z, noise, numbers):
+    return tune_lib.tune(g_vars, d_vars, images, masks, z, model_cfg, cfg, numbers, noise)[0]
 
   return jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P(), P(), P("data"), P("data"),
-                                                           P("data"), P()),
+                                                           P("data"), P("data"), P()),
                                out_specs=P("data"), check_vma=False))
 
 
-def _inpaint_chunk(images, masks, z0, params, config, mesh, progress):
+def _inpaint_chunk(images, masks, z0, noise, params, config, mesh, progress):
   """Search (+ tuning) + blend for one chunk, its batch axis sharded over the mesh (padded
-  to fit). With `search.mirror`, z0 is [b, 2, R, z_dim] (the image's, the mirror image's)."""
+  to fit). With `search.mirror`, z0 is [b, 2, R, z_dim] (the image's, the mirror image's)
+  and noise (`latent_noise`; None where `search.latent_samples` is 0) [b, 2, K, z_dim]."""
   b, ndev = len(images), mesh.devices.size
   pad = (-b) % ndev
   if pad:  # repeat the last image; its copies are dropped below
-    rep = lambda a: np.concatenate([a, np.repeat(a[-1:], pad, 0)])
-    images, masks, z0 = rep(images), rep(masks), rep(z0)
+    rep = lambda a: None if a is None else np.concatenate([a, np.repeat(a[-1:], pad, 0)])
+    images, masks, z0, noise = rep(images), rep(masks), rep(z0), rep(noise)
   sharding = NamedSharding(mesh, P("data"))
   put = lambda a: jax.device_put(jnp.asarray(a, jnp.float32), sharding)
   cfg = config.search
@@ -149,6 +150,7 @@ def _inpaint_chunk(images, masks, z0, params, config, mesh, progress):
     images = np.concatenate([images, images[:, :, ::-1]])
     masks = np.concatenate([masks, masks[:, :, ::-1]])
     z0 = np.concatenate([z0[:, 0], z0[:, 1]])
+    noise = None if noise is None else np.concatenate([noise[:, 0], noise[:, 1]])
   y, m = put(images), put(masks)
   z0 = put(z0)
   if cfg.get("start", "random") == "encoder":
@@ -161,13 +163,20 @@ def _inpaint_chunk(images, masks, z0, params, config, mesh, progress):
   flat = lambda a: a.reshape((-1,) + a.shape[2:])
   per_fill = lambda a: jnp.repeat(a, k, axis=0)
   generated = flat(res.fill_generated)
+  # Each fill: G's (or its tuned copy's) mean over its ẑ and K nearby z (latent_samples).
+  noise = (jnp.zeros(z0.shape[:1] + (0,) + z0.shape[2:], jnp.float32) if noise is None
+           else put(noise))
+  if noise.shape[1] and not cfg.get("tune_steps", 0):
+    generated = search_lib.latent_average(params["generator"], flat(res.fill_z),
+                                          per_fill(noise), cfg.latent_noise,
+                                          _frozen(config.model))
   if cfg.get("tune_steps", 0):
     # Keyed on the settings tuning reads (its numbers are arguments), so a search of another
     # length or restart count reuses the compiled tuning.
     generated = _sharded_tune(mesh, _frozen(config.model),
                               search_lib.compiled_settings(cfg, tune_lib.STATIC))(
         params["generator"], params["discriminator"], per_fill(y), per_fill(m), flat(res.fill_z),
-        search_lib.traced_settings(cfg))
+        per_fill(noise), search_lib.traced_settings(cfg))
   shape = res.fill_generated.shape
   if mirror:  # fill j of an image: the mean of its own and its mirror image's fill j
     half = len(images) // 2
@@ -176,7 +185,7 @@ def _inpaint_chunk(images, masks, z0, params, config, mesh, progress):
     shape = fills.shape
     generated = flat(fills)
     y, m = y[:half], m[:half]
-  if cfg.get("tune_steps", 0) or mirror:
+  if cfg.get("tune_steps", 0) or mirror or noise.shape[1]:
     res = res.replace(generated=generated.reshape(shape)[:, 0])
   if cfg.blend:
     # The Poisson solve can overshoot the pixel range where G(z) is far from the known
@@ -199,6 +208,16 @@ def mirror_keys(keys: jax.Array) -> jax.Array:
 
 
 _MIRROR_STREAM = 0x6D697272  # 'mirr'
+
+
+def latent_noise(keys: jax.Array, samples: int, z_dim: int) -> jax.Array:
+  """The ε ~ N(0, I) of `search.latent_samples`, [B, K, z_dim], from one key per image
+  ([B] keys, `image_keys` or `mirror_keys`): a stream of their own, apart from the starts."""
+  one = lambda key: jax.random.normal(jax.random.fold_in(key, _LATENT_STREAM), (samples, z_dim))
+  return jax.vmap(one)(keys)
+
+
+_LATENT_STREAM = 0x6C617465  # 'late'
 
 
 def _frozen(config: ml_collections.ConfigDict) -> ml_collections.FrozenConfigDict:
@@ -240,7 +259,7 @@ def check_settings(params: dict[str, Any] | None, config: ml_collections.ConfigD
                                                  "blend_maxiter")}
   counts.update({name: (0, "0 (off) or positive") for name in (
       "halving_every", "tune_steps", "stop_every", "curve_stride", "batch_size",
-      "blend_mix_window", "blend_mix_thick")})
+      "blend_mix_window", "blend_mix_thick", "latent_samples")})
   for name, (least, wording) in counts.items():
     value = get(name, least)
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
@@ -249,7 +268,7 @@ def check_settings(params: dict[str, Any] | None, config: ml_collections.ConfigD
     raise ValueError(f"search.window must be odd (a window centred on each pixel), got "
                      f"{get('window')}")
   for name in ("learning_rate", "prior_weight", "tune_learning_rate", "tune_feature_weight",
-               "min_fill_difference"):
+               "min_fill_difference", "latent_noise"):
     value = get(name, 0.0)
     if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
       raise ValueError(f"search.{name} must be a finite number >= 0, got {value!r}")
@@ -296,7 +315,9 @@ def inpaint(images, masks, params: dict[str, Any], config: ml_collections.Config
   default): `search.start='encoder'` starts restart 0 from params['encoder']'s z,
   `search.halving_every` prunes restarts, `search.tune_steps` tunes a copy of G per
   image, `search.fills = k` returns the k best distinct fills, `search.mirror` also fills
-  each image's mirror image (its starting points from `mirror_keys`) and averages the two.
+  each image's mirror image (its starting points from `mirror_keys`) and averages the two,
+  `search.latent_samples = K` makes each fill G's mean over ẑ and K copies
+  clip(ẑ + latent_noise·ε, -1, 1), ε from the image's key (`latent_noise`).
   """
   images, masks = validate(images, masks, config.model.image_size)
   check_settings(params, config)
@@ -311,8 +332,15 @@ def inpaint(images, masks, params: dict[str, Any], config: ml_collections.Config
     z0 = np.stack([z0, np.asarray(search_lib.initial_z(mirror_keys(keys), cfg.restarts,
                                                        config.model.z_dim))], axis=1)
   mesh = _local_mesh()
-  parts = [_inpaint_chunk(images[lo:lo + step], masks[lo:lo + step], z0[lo:lo + step], params,
-                          config, mesh, progress)
+  noise = None
+  if cfg.latent_samples:
+    noise = np.asarray(latent_noise(keys, cfg.latent_samples, config.model.z_dim))
+    if cfg.get("mirror", False):
+      noise = np.stack([noise, np.asarray(latent_noise(mirror_keys(keys), cfg.latent_samples,
+                                                       config.model.z_dim))], axis=1)
+  parts = [_inpaint_chunk(images[lo:lo + step], masks[lo:lo + step], z0[lo:lo + step],
+                          None if noise is None else noise[lo:lo + step], params, config,
+                          mesh, progress)
            for lo in range(0, len(images), step)]
   cat = lambda name: np.concatenate([p[name] for p in parts])
   losses = {"context": cat("context_loss"), "prior": cat("prior_loss"),

@@ -120,22 +120,26 @@ def _advance(g_stats, d_vars, images, masks, weights, z, params, opt_state, firs
 
 
 @functools.partial(jax.jit, static_argnames=("model_cfg",))
-def _generate(g_stats, params, z, model_cfg):
+def _generate(g_stats, params, z, noise, sigma, model_cfg):
+  """Each image's tuned G over its ẑ and latent copies (`search.latent_codes`), averaged."""
   generator, _ = dcgan.build_models(model_cfg)
-  one = lambda p, zz: generator.apply({"params": p, "batch_stats": g_stats}, zz[None],
-                                      train=False)[0]
-  return jax.vmap(one)(params, z)
+  one = lambda p, zz, eps: jnp.mean(generator.apply(
+      {"params": p, "batch_stats": g_stats}, search_lib.latent_codes(zz, eps, sigma),
+      train=False), axis=0)
+  return jax.vmap(one)(params, z, noise)
 
 
 def tune(g_vars: Any, d_vars: Any, images: jax.Array, masks: jax.Array, z: jax.Array,
          model_cfg: ml_collections.ConfigDict, cfg: ml_collections.ConfigDict,
-         numbers: dict | None = None):
+         numbers: dict | None = None, noise: jax.Array | None = None):
   """`cfg.tune_steps` steps of tuning for a batch, each image its own copy of G, in compiled
   chunks of `search.steps_per_call(cfg)` steps (all at once where that is 0).
 
   images: [B, S, S, 3] in [-1, 1]; masks: [B, S, S], 1 = known; z: [B, z_dim]. Returns
   (the tuned G(z) [B, S, S, 3] in [-1, 1], loss curves [B, tune_steps]). numbers: the
-  traced settings (default `search.traced_settings(cfg)`).
+  traced settings (default `search.traced_settings(cfg)`). noise: [B, K, z_dim] ε of
+  `search.latent_samples` (None: G(ẑ) alone), the tuned G averaged over the copies of ẑ
+  it makes with the search's latent_noise (`search.latent_average` for the untuned G).
   """
   model_cfg = ml_collections.FrozenConfigDict(model_cfg)
   compiled = search_lib.compiled_settings(cfg, _COMPILED)
@@ -151,4 +155,8 @@ def tune(g_vars: Any, d_vars: Any, images: jax.Array, masks: jax.Array, z: jax.A
                                         numbers, model_cfg, compiled, n)
     curves.append(curve)
     done += n
-  return _generate(g_vars["batch_stats"], params, z, model_cfg), jnp.concatenate(curves, axis=1)
+  if noise is None:
+    noise = jnp.zeros(z.shape[:1] + (0,) + z.shape[1:], z.dtype)
+  generated = _generate(g_vars["batch_stats"], params, z, noise,
+                        jnp.float32(numbers.get("latent_noise", 0.0)), model_cfg)
+  return generated, jnp.concatenate(curves, axis=1)
