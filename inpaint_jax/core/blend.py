@@ -33,12 +33,17 @@ def neumann_laplacian(x: jax.Array) -> jax.Array:
 def blend_channel(target: jax.Array, source: jax.Array, mask: jax.Array, tol: float = 1e-6,
                   maxiter: int = 2000) -> jax.Array:
   """Eq. 4 for one channel: target y, source G(ẑ), mask (1 = known), all [H, W]."""
+  return _solve(target, source, neumann_laplacian(source), mask, tol, maxiter)
+
+
+def _solve(target, source, guidance, mask, tol, maxiter):
+  """L x = guidance on the missing pixels, x = target on the known ones (CG from G(ẑ))."""
   hole = 1.0 - mask
 
   def operator(v):
     return hole * neumann_laplacian(hole * v)
 
-  rhs = hole * (neumann_laplacian(source) - neumann_laplacian(mask * target))
+  rhs = hole * (guidance - neumann_laplacian(mask * target))
   solution, _ = jax.scipy.sparse.linalg.cg(operator, rhs, x0=hole * source, tol=tol, atol=0.0,
                                            maxiter=maxiter)
   # An all-missing mask leaves only constants undetermined; CG from x0 = G(ẑ) returns G(ẑ).
@@ -112,20 +117,11 @@ def mixed_blend_channel(target: jax.Array, source: jax.Array, smooth: jax.Array,
   """Eq. 4 with a mixed guidance field, one channel, all [H, W]: on missing pixel i,
   Σ_j (x_i - x_j) = Σ_j [w_ij (g_i - g_j) + (1 - w_ij)(s_i - s_j)], w_ij = (w_i + w_j) / 2;
   g = G(ẑ), s = smooth, w = weight (1 everywhere: `blend_channel`)."""
-  hole = 1.0 - mask
-
-  def operator(v):
-    return hole * neumann_laplacian(hole * v)
-
   # Σ_j (g_i - g_j) plus each edge's share of (s - g) differences: where w = 1 the correction
   # is exactly 0, and the system Eq. 4's to the bit.
   correction = sum((1.0 - 0.5 * (weight + w_j)) * ((smooth - s_j) - (source - g_j))
                    for w_j, g_j, s_j in zip(_shifts(weight), _shifts(source), _shifts(smooth)))
-  guidance = neumann_laplacian(source) + correction
-  rhs = hole * (guidance - neumann_laplacian(mask * target))
-  solution, _ = jax.scipy.sparse.linalg.cg(operator, rhs, x0=hole * source, tol=tol, atol=0.0,
-                                           maxiter=maxiter)
-  return jnp.where(mask > 0, target, solution)
+  return _solve(target, source, neumann_laplacian(source) + correction, mask, tol, maxiter)
 
 
 @functools.partial(jax.jit, static_argnames=("maxiter", "window", "thick", "smooth_maxiter"))

@@ -135,12 +135,13 @@ def _sharded_tune(mesh, model_cfg, cfg):
 
 def _inpaint_chunk(images, masks, z0, noise, params, config, mesh, progress):
   """Search (+ tuning) + blend for one chunk, its batch axis sharded over the mesh (padded
-  to fit). With `search.mirror`, z0 is [b, 2, R, z_dim] (the image's, the mirror image's)
-  and noise (`latent_noise`; None where `search.latent_samples` is 0) [b, 2, K, z_dim]."""
+  to fit). noise: `latent_noise`'s [b, K, z_dim] (K = `search.latent_samples`, may be 0).
+  With `search.mirror`, z0 is [b, 2, R, z_dim] and noise [b, 2, K, z_dim] (the image's,
+  the mirror image's)."""
   b, ndev = len(images), mesh.devices.size
   pad = (-b) % ndev
   if pad:  # repeat the last image; its copies are dropped below
-    rep = lambda a: None if a is None else np.concatenate([a, np.repeat(a[-1:], pad, 0)])
+    rep = lambda a: np.concatenate([a, np.repeat(a[-1:], pad, 0)])
     images, masks, z0, noise = rep(images), rep(masks), rep(z0), rep(noise)
   sharding = NamedSharding(mesh, P("data"))
   put = lambda a: jax.device_put(jnp.asarray(a, jnp.float32), sharding)
@@ -150,9 +151,9 @@ def _inpaint_chunk(images, masks, z0, noise, params, config, mesh, progress):
     images = np.concatenate([images, images[:, :, ::-1]])
     masks = np.concatenate([masks, masks[:, :, ::-1]])
     z0 = np.concatenate([z0[:, 0], z0[:, 1]])
-    noise = None if noise is None else np.concatenate([noise[:, 0], noise[:, 1]])
+    noise = np.concatenate([noise[:, 0], noise[:, 1]])
   y, m = put(images), put(masks)
-  z0 = put(z0)
+  z0, noise = put(z0), put(noise)
   if cfg.get("start", "random") == "encoder":
     z0 = search_lib.encoder_start(params["encoder"], y, m, z0, _frozen(config.encoder),
                                   _frozen(config.model))
@@ -164,8 +165,6 @@ def _inpaint_chunk(images, masks, z0, noise, params, config, mesh, progress):
   per_fill = lambda a: jnp.repeat(a, k, axis=0)
   generated = flat(res.fill_generated)
   # Each fill: G's (or its tuned copy's) mean over its ẑ and K nearby z (latent_samples).
-  noise = (jnp.zeros(z0.shape[:1] + (0,) + z0.shape[2:], jnp.float32) if noise is None
-           else put(noise))
   if noise.shape[1] and not cfg.get("tune_steps", 0):
     generated = search_lib.latent_average(params["generator"], flat(res.fill_z),
                                           per_fill(noise), cfg.latent_noise,
@@ -332,15 +331,12 @@ def inpaint(images, masks, params: dict[str, Any], config: ml_collections.Config
     z0 = np.stack([z0, np.asarray(search_lib.initial_z(mirror_keys(keys), cfg.restarts,
                                                        config.model.z_dim))], axis=1)
   mesh = _local_mesh()
-  noise = None
-  if cfg.latent_samples:
-    noise = np.asarray(latent_noise(keys, cfg.latent_samples, config.model.z_dim))
-    if cfg.get("mirror", False):
-      noise = np.stack([noise, np.asarray(latent_noise(mirror_keys(keys), cfg.latent_samples,
-                                                       config.model.z_dim))], axis=1)
+  noise = np.asarray(latent_noise(keys, cfg.latent_samples, config.model.z_dim))
+  if cfg.get("mirror", False):
+    noise = np.stack([noise, np.asarray(latent_noise(mirror_keys(keys), cfg.latent_samples,
+                                                     config.model.z_dim))], axis=1)
   parts = [_inpaint_chunk(images[lo:lo + step], masks[lo:lo + step], z0[lo:lo + step],
-                          None if noise is None else noise[lo:lo + step], params, config,
-                          mesh, progress)
+                          noise[lo:lo + step], params, config, mesh, progress)
            for lo in range(0, len(images), step)]
   cat = lambda name: np.concatenate([p[name] for p in parts])
   losses = {"context": cat("context_loss"), "prior": cat("prior_loss"),

@@ -101,10 +101,10 @@ def ours(params: dict, config: ml_collections.ConfigDict, seed: int = 0,
   # Every search setting that can change a fill (not how the work is batched), the model
   # and the encoder: a cell made with other settings is refused rather than mixed.
   settings = {k: v for k, v in config.search.to_dict().items() if k not in _NOT_RECORDED}
-  if not settings.get("blend_mix_window"):  # Eq. 4's blend: the mix's numbers change nothing
-    settings = {k: v for k, v in settings.items() if not k.startswith("blend_mix_")}
-  if not settings.get("latent_samples"):  # no latent averaging: its noise changes nothing
-    settings = {k: v for k, v in settings.items() if not k.startswith("latent_")}
+  # A switched-off option's numbers change nothing: left out, so older cells resume.
+  for switch, prefix in (("blend_mix_window", "blend_mix_"), ("latent_samples", "latent_")):
+    if not settings.get(switch):
+      settings = {k: v for k, v in settings.items() if not k.startswith(prefix)}
   settings.update(model=config.model.to_dict(), model_sha256=model_files.dcgan_fingerprint(params))
   if config.search.start != "random":
     settings["encoder_sha256"] = model_files.fingerprint(params["encoder"])
