@@ -143,6 +143,16 @@ def test_encoder_training_learns_resumes_exports_and_checks_its_generator(model_
     np.testing.assert_array_equal(m, masks_lib.draw(
         masks_lib.MASK_TYPES[j % 4], 32, jax.random.fold_in(masks_lib.training_key(
             config.mask_seed, 0), j)))
+  # config.mask_type picks the mix ("all": the paper's four, then LaMa's) or one type.
+  assert masks_lib.training_kinds("all", 9) == masks_lib.MASK_TYPES + ("center",)
+  one = config.copy_and_resolve_references()
+  one.mask_type = "half"
+  for j, m in enumerate(np.concatenate(le_train.training_masks(one, 0, 32))):
+    np.testing.assert_array_equal(m, masks_lib.draw("half", 32, jax.random.fold_in(
+        masks_lib.training_key(config.mask_seed, 0), j)))
+  one.mask_type = "stripes"
+  with pytest.raises(ValueError, match="config.mask_type must be one of .*got 'stripes'"):
+    le_train.task(one)
   batch = {"image": jnp.asarray(_images(model_config, g_vars, 4, seed=3))}
   history = []
   for _ in range(40):

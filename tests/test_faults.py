@@ -379,7 +379,8 @@ def test_a_finished_cell_is_checked_against_its_rows_and_repaired(setup, tmp_pat
 
 _PLACEMENT = """
 import os, sys
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=" + sys.argv[1]
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                           + " --xla_force_host_platform_device_count=" + sys.argv[1])
 import numpy as np
 from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.data import masks as masks_lib

@@ -44,7 +44,8 @@ def _setup(tmp_path, count=12):
 
 
 def _start(cmd, devices=1):
-  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+  env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} "
+                                     f"--xla_force_host_platform_device_count={devices}")
   return subprocess.Popen([sys.executable] + cmd, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
 

@@ -236,7 +236,8 @@ def test_data_parallel_over_two_host_devices_matches_one_device(image_folder, tm
       "print('devices', jax.local_device_count())\n")
   out = {}
   for n in (1, 2):
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}")
+    env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} "
+                                     f"--xla_force_host_platform_device_count={n}")
     proc = subprocess.run([sys.executable, "-c", script, image_folder, str(tmp_path / str(n))],
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

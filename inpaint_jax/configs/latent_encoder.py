@@ -8,9 +8,11 @@
 The argument is a preset of `presets.DATASETS`; `dcgan` defaults to that dataset's bundled
 model (`--config.dcgan=<workdir or model file>` for your own). E learns from G's own
 samples (their z known) and from real training images (through the context loss alone),
-under masks of all four types. nf = 32, 3,000 steps: about 40 minutes on one CPU core;
-it makes the search reach the paper setting's hole PSNR in far fewer iterations
-(BUILD_NOTES.md, "Encoder start").
+under masks of the four types of Table 1 (`--config.mask_type`: another mix or one type).
+nf = 32, 3,000 steps: about 40 minutes on one CPU core; it makes the search reach the
+paper setting's hole PSNR in far fewer iterations (BUILD_NOTES.md, "Encoder start").
+1,500 more steps on all eight mask types moved no validation cell by more than its
+standard error (BUILD_NOTES.md 0.16).
 """
 
 import ml_collections
@@ -26,6 +28,9 @@ def get_config(arg: str = "celeba") -> ml_collections.ConfigDict:
                   else ml_collections.config_dict.placeholder(str))
   # Training masks come from seeds far from the evaluation seeds (0, 1, ...).
   config.mask_seed = 2_000_003
+  # The masks E learns under: a mix of `masks.TRAINING_MIXES` ("paper": the four of Table 1;
+  # "lama": the irregular four; "all": the eight) or one mask type.
+  config.mask_type = "paper"
   # Start from the E of an encoder file or workdir for the same G (fresh Adam state).
   config.init_from = ""
   # Allow `init_from` an E trained for another G (of this z and image size): a warm start

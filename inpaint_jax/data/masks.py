@@ -36,14 +36,21 @@ PAPER_TYPES = ("center", "pattern", "random", "half")
 IRREGULAR_TYPES = ("thin", "medium", "thick", "box")
 MASK_TYPES = PAPER_TYPES + IRREGULAR_TYPES
 # What a model can be trained on beside one type: a mixture, mask j of a batch of type
-# mix[j % len(mix)] ("lama": LaMa's four kinds, as LaMa trains on a mixture).
-TRAINING_MIXES = {"paper": PAPER_TYPES, "lama": IRREGULAR_TYPES}
+# mix[j % len(mix)] ("lama": LaMa's four kinds, as LaMa trains on a mixture; "all": both).
+TRAINING_MIXES = {"paper": PAPER_TYPES, "lama": IRREGULAR_TYPES, "all": MASK_TYPES}
 
 
 def training_kinds(mask_type: str, n: int) -> tuple[str, ...]:
   """The types of a batch of n training masks for `mask_type` (a type or a mix)."""
   mix = TRAINING_MIXES.get(mask_type, (mask_type,))
   return tuple(mix[j % len(mix)] for j in range(n))
+
+
+def check_training_type(mask_type: str, what: str = "config.mask_type") -> None:
+  """ValueError naming `what` where `mask_type` is neither a mask type nor a training mix."""
+  known = MASK_TYPES + tuple(TRAINING_MIXES)
+  if mask_type not in known:
+    raise ValueError(f"{what} must be one of {', '.join(known)}, got {mask_type!r}")
 
 
 def check_types(kinds, what: str = "mask types") -> None:

@@ -111,9 +111,7 @@ def sample_picture(config: ml_collections.ConfigDict, state: CETrainState, sourc
 
 def task(config: ml_collections.ConfigDict) -> loop.Task:
   """The CE's state, step, batches (images and masks) and sample picture for the loop."""
-  known = masks_lib.MASK_TYPES + tuple(masks_lib.TRAINING_MIXES)
-  if config.mask_type not in known:
-    raise ValueError(f"mask_type must be one of {', '.join(known)}, got {config.mask_type!r}")
+  masks_lib.check_training_type(config.mask_type)
   return loop.Task(
       name=f"CE {config.mask_type}",
       init_state=lambda source: create_train_state(

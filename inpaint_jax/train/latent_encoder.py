@@ -88,10 +88,10 @@ def train_step(state: EncoderTrainState, batch: dict, rng: jax.Array, *,
 def training_masks(config: ml_collections.ConfigDict, step: int | jax.Array,
                    image_size: int) -> tuple[jax.Array, jax.Array]:
   """(masks of the real images, masks of G's samples) of step `step` (traceable), [B, S, S]
-  each: mask j of the 2B has type PAPER_TYPES[j % 4], drawn on the device from
-  (config.mask_seed, step)."""
+  each: mask j of the 2B has type mix[j % len(mix)] of `config.mask_type`'s mix, drawn on the
+  device from (config.mask_seed, step)."""
   b = config.batch_size
-  kinds = masks_lib.training_kinds("paper", 2 * b)
+  kinds = masks_lib.training_kinds(config.mask_type, 2 * b)
   both = masks_lib.draw_batch(kinds, image_size, masks_lib.training_key(config.mask_seed, step))
   return both[:b], both[b:]
 
@@ -155,7 +155,8 @@ def sample_picture(config, model_config, state: EncoderTrainState, source) -> np
 
 
 def task(config: ml_collections.ConfigDict) -> loop.Task:
-  """E's state, step, batches (images and masks of all types) and picture for the loop."""
+  """E's state, step, batches (images and `config.mask_type` masks) and picture for the loop."""
+  masks_lib.check_training_type(config.mask_type)
   dcgan_config, g_vars, _ = load_dcgan(config)
   model_config = ml_collections.FrozenConfigDict(dcgan_config.model)
   size = model_config.image_size
