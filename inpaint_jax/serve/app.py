@@ -460,6 +460,9 @@ def create_app(inpainter: Inpainter) -> Starlette:
           yield line({now[0]: now[1]})
           last = now
         await asyncio.sleep(0.1)
+      # The last iterations can finish between two polls: the stream still ends on them.
+      if job.total and last != ("progress", [job.done, job.total]):
+        yield line({"progress": [job.done, job.total]})
       try:
         yield line({"result": future.result()})
       except RequestError as e:
