@@ -15,7 +15,8 @@ os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
 os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"
 # The tests' models are tiny, so their time is XLA compiling, not running: compiling without
 # LLVM's optimisations took the suite from 708 s to 566-620 s on the 2-core VM and changes
-# no result a test checks (the suite passes both ways). Inherited by the processes the slow tests start.
+# no result a test checks (the suite passes both ways). The slow tests' processes inherit it
+# (`host_devices_env` keeps it).
 os.environ["XLA_FLAGS"] = " ".join(
     f for f in (os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0") if f)
 
@@ -27,6 +28,12 @@ from PIL import Image  # pylint: disable=wrong-import-position
 from inpaint_jax import model_files  # pylint: disable=wrong-import-position
 from inpaint_jax.configs import tiny  # pylint: disable=wrong-import-position
 from inpaint_jax.models import dcgan  # pylint: disable=wrong-import-position
+
+
+def host_devices_env(n: int) -> dict:
+  """This process's environment for a Python process with n host (CPU) devices."""
+  return dict(os.environ, XLA_FLAGS=f"{os.environ['XLA_FLAGS']} "
+                                    f"--xla_force_host_platform_device_count={n}")
 
 
 def export_tiny_model(path, distinct_fills=False):

@@ -23,6 +23,7 @@ from PIL import Image
 import pytest
 
 from conftest import export_tiny_model
+from conftest import host_devices_env
 from conftest import write_images
 from inpaint_jax import commands
 from inpaint_jax.configs import latent_encoder as le_config
@@ -378,9 +379,7 @@ def test_a_finished_cell_is_checked_against_its_rows_and_repaired(setup, tmp_pat
 
 
 _PLACEMENT = """
-import os, sys
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                           + " --xla_force_host_platform_device_count=" + sys.argv[1])
+import sys
 import numpy as np
 from inpaint_jax.core import inpaint as inpaint_lib
 from inpaint_jax.data import masks as masks_lib
@@ -408,7 +407,8 @@ def test_a_fill_is_the_same_alone_anywhere_in_a_batch_and_on_any_number_of_devic
   for devices in (1, 2):
     out = str(tmp_path / f"fills_{devices}.npy")
     proc = subprocess.run([sys.executable, "-c", _PLACEMENT, str(devices), model, out],
-                          capture_output=True, text=True, timeout=600)
+                          env=host_devices_env(devices), capture_output=True, text=True,
+                          timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     got[devices] = np.load(out)
   reference = got[1][0]

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from conftest import host_devices_env
 from conftest import write_images
 from inpaint_jax import model_files
 from inpaint_jax.configs import tiny
@@ -44,9 +45,7 @@ def _setup(tmp_path, count=12):
 
 
 def _start(cmd, devices=1):
-  env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} "
-                                     f"--xla_force_host_platform_device_count={devices}")
-  return subprocess.Popen([sys.executable] + cmd, env=env, stdout=subprocess.PIPE,
+  return subprocess.Popen([sys.executable] + cmd, env=host_devices_env(devices), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
 
 

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import host_devices_env
 from conftest import write_images
 from inpaint_jax import model_files
 from inpaint_jax.configs import tiny
@@ -236,10 +237,8 @@ def test_data_parallel_over_two_host_devices_matches_one_device(image_folder, tm
       "print('devices', jax.local_device_count())\n")
   out = {}
   for n in (1, 2):
-    env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} "
-                                     f"--xla_force_host_platform_device_count={n}")
     proc = subprocess.run([sys.executable, "-c", script, image_folder, str(tmp_path / str(n))],
-                          env=env, capture_output=True, text=True, timeout=300)
+                          env=host_devices_env(n), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"devices {n}" in proc.stdout
     out[n] = model_files.load_model(str(tmp_path / str(n)), ema=False)

@@ -46,11 +46,11 @@ def training_kinds(mask_type: str, n: int) -> tuple[str, ...]:
   return tuple(mix[j % len(mix)] for j in range(n))
 
 
-def check_training_type(mask_type: str, what: str = "config.mask_type") -> None:
-  """ValueError naming `what` where `mask_type` is neither a mask type nor a training mix."""
+def check_training_type(mask_type: str) -> None:
+  """ValueError naming config.mask_type where it is neither a mask type nor a training mix."""
   known = MASK_TYPES + tuple(TRAINING_MIXES)
   if mask_type not in known:
-    raise ValueError(f"{what} must be one of {', '.join(known)}, got {mask_type!r}")
+    raise ValueError(f"config.mask_type must be one of {', '.join(known)}, got {mask_type!r}")
 
 
 def check_types(kinds, what: str = "mask types") -> None:
