@@ -34,7 +34,8 @@ test: $(VENV)/.test
 
 benchmark: $(VENV)/.base
 	$(PY) -m pip install -q -e '.[bench]'
-	$(PY) benchmarks/run.py --batches=64,256 --impls=subpixel
+	$(PY) benchmarks/run.py --batches=64 --ngfs=64 --kernels=4,5 --impls=auto,subpixel,matmul \
+	  --out results/benchmark.json
 
 table1: $(VENV)/.base
 	$(PY) -m pip install -q -e '.[baselines]'

@@ -17,10 +17,13 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import jaxlib
 import ml_collections
 import numpy as np
 from PIL import Image
 
+import inpaint_jax
+from inpaint_jax import backend
 from inpaint_jax.configs import context_encoder as ce_config
 from inpaint_jax.configs import default
 from inpaint_jax.configs import tiny
@@ -29,6 +32,7 @@ from inpaint_jax.core import search as search_lib
 from inpaint_jax.data import masks as masks_lib
 from inpaint_jax.data import sources
 from inpaint_jax.models import dcgan as models
+from inpaint_jax.models import layers
 from inpaint_jax.train import context_encoder as ce_train
 from inpaint_jax.train import dcgan as dcgan_train
 from inpaint_jax.train import loop
@@ -47,12 +51,21 @@ def device_peak_gflops() -> float | None:
   return PEAK_GFLOPS.get(dev.device_kind)
 
 
-def model_config(ngf: int, kernel_size: int, conv_impl: str = "subpixel") -> ml_collections.ConfigDict:
+def model_config(ngf: int, kernel_size: int, conv_impl: str = "auto",
+                 compute_dtype: str = "float32") -> ml_collections.ConfigDict:
   cfg = default.get_config().model
   cfg.ngf = cfg.ndf = ngf
   cfg.kernel_size = kernel_size
   cfg.conv_impl = conv_impl
+  cfg.compute_dtype = compute_dtype
   return cfg
+
+
+def label(conv_impl: str, compute_dtype: str) -> str:
+  """The impl column: the form ('auto' shown with what it resolved to) and the precision."""
+  resolved = layers.compute_policy(model_config(64, 4, conv_impl))[0]
+  form = f"auto={resolved}" if conv_impl == "auto" else conv_impl
+  return form if compute_dtype == "float32" else f"{form} {compute_dtype}"
 
 
 @dataclasses.dataclass
@@ -115,9 +128,9 @@ def _search_step_flops(cfg, g_vars, d_vars, batch: int) -> float | None:
 
 
 def bench_search(ngf: int, kernel: int, batch: int, iterations: int = 5, repeats: int = 2,
-                 conv_impl: str = "subpixel") -> Row:
+                 conv_impl: str = "auto", compute_dtype: str = "float32") -> Row:
   """Latent search throughput: `batch` images x 1 restart, `iterations` per call."""
-  cfg = model_config(ngf, kernel, conv_impl)
+  cfg = model_config(ngf, kernel, conv_impl, compute_dtype)
   g_vars, d_vars = models.init_variables(cfg, jax.random.PRNGKey(0))
   search_cfg = default.get_config().search
   search_cfg.iterations = iterations
@@ -134,14 +147,15 @@ def bench_search(ngf: int, kernel: int, batch: int, iterations: int = 5, repeats
   gflop = flops / batch / 1e9 if flops else None
   peak = device_peak_gflops()
   frac = per_s * gflop / peak if (gflop and peak) else None
-  return Row("search", ngf, kernel, batch, conv_impl, per_s, "image-iter/s", gflop, frac,
-             peak_memory_mb())
+  return Row("search", ngf, kernel, batch, label(conv_impl, compute_dtype), per_s,
+             "image-iter/s", gflop, frac, peak_memory_mb())
 
 
-def bench_train(ngf: int, kernel: int, batch: int = 64, steps: int = 3, conv_impl: str = "subpixel") -> Row:
+def bench_train(ngf: int, kernel: int, batch: int = 64, steps: int = 3, conv_impl: str = "auto",
+                compute_dtype: str = "float32") -> Row:
   """Training throughput: steps/s of the jitted D-then-G step (note gives images/s)."""
   config = default.get_config()
-  config.model = model_config(ngf, kernel, conv_impl)
+  config.model = model_config(ngf, kernel, conv_impl, compute_dtype)
   config.batch_size = batch
   state = dcgan_train.create_train_state(config, jax.random.PRNGKey(0))
   step = jax.jit(dcgan_train.make_train_step(config))  # no donation: `state` is reused
@@ -164,8 +178,28 @@ def bench_train(ngf: int, kernel: int, batch: int = 64, steps: int = 3, conv_imp
   gflop = flops / 1e9 if flops else None
   peak = device_peak_gflops()
   frac = per_s * gflop / peak if (gflop and peak) else None
-  return Row("train", ngf, kernel, batch, conv_impl, per_s, "steps/s", gflop, frac, peak_memory_mb(),
-             note=f"{per_s * batch:.1f} images/s")
+  return Row("train", ngf, kernel, batch, label(conv_impl, compute_dtype), per_s, "steps/s", gflop,
+             frac, peak_memory_mb(), note=f"{per_s * batch:.1f} images/s")
+
+
+def bench_forward(net: str, ngf: int, kernel: int, batch: int, conv_impl: str = "auto",
+                  compute_dtype: str = "float32", repeats: int = 3) -> Row:
+  """Images/s of G's or D's forward pass alone (running batch statistics), `net` 'G' | 'D'."""
+  cfg = model_config(ngf, kernel, conv_impl, compute_dtype)
+  g, d = models.build_models(cfg)
+  g_vars, d_vars = models.init_variables(cfg, jax.random.PRNGKey(0))
+  if net == "G":
+    fn, arg = jax.jit(lambda z: g.apply(g_vars, z)), jnp.zeros((batch, cfg.z_dim))
+  else:
+    fn, arg = jax.jit(lambda x: d.apply(d_vars, x)), jnp.zeros((batch, 64, 64, 3))
+  seconds = _timeit(lambda: fn(arg), repeats)
+  flops = _flops(fn.lower(arg).compile())
+  gflop = flops / batch / 1e9 if flops else None
+  peak = device_peak_gflops()
+  per_s = batch / seconds
+  frac = per_s * gflop / peak if (gflop and peak) else None
+  return Row(f"{net} forward", ngf, kernel, batch, label(conv_impl, compute_dtype), per_s,
+             "images/s", gflop, frac)
 
 
 LOOP_MODELS = ("dcgan", "context encoder")
@@ -325,7 +359,7 @@ def format_table(rows: list[Row]) -> str:
   for r in rows:
     lines.append(
         f"| {r.what} | {r.impl} | {r.ngf or ''} | {r.kernel or ''} | {r.batch} | "
-        f"{r.per_s:.1f} {r.unit} | {'' if r.gflop_per_item is None else f'{r.gflop_per_item:.3f}'} | "
+        f"{r.per_s:.3g} {r.unit} | {'' if r.gflop_per_item is None else f'{r.gflop_per_item:.3f}'} | "
         f"{'' if r.fraction_of_peak is None else f'{100 * r.fraction_of_peak:.1f}'} | "
         f"{'' if r.peak_memory_mb is None else f'{r.peak_memory_mb:.0f}'} | {r.note} |")
   return "\n".join(lines)
@@ -333,6 +367,80 @@ def format_table(rows: list[Row]) -> str:
 
 def environment() -> dict:
   dev = jax.devices()[0]
-  return {"jax": jax.__version__, "platform": dev.platform, "device_kind": dev.device_kind,
+  torch_version = None
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+    torch_version = torch.__version__
+  except ImportError:
+    pass
+  return {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "torch": torch_version,
+          "platform": dev.platform, "device_kind": dev.device_kind,
           "device_count": jax.device_count(), "cpu_count": os.cpu_count(),
-          "cpu_affinity": len(os.sched_getaffinity(0)), "date": time.strftime("%Y-%m-%d %H:%M")}
+          "cpu_affinity": len(os.sched_getaffinity(0)), "cpu_model": backend.cpu_model(),
+          "cpu_features": backend.cpu_features(), "xla_flags": os.environ.get("XLA_FLAGS", ""),
+          "conv_impl_env": os.environ.get(backend.CONV_IMPL_ENV, ""),
+          "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def bench_preset(preset: str, num_images: int = 64, iterations_cap: int = 150,
+                 compute_dtype: str = "float32", repeats: int = 2) -> Row:
+  """Seconds per image of `core.inpaint.inpaint` with a preset and the shipped face model
+  (the bundled test faces tiled to `num_images`, centre masks, batch 64, compile excluded).
+  A search longer than `iterations_cap` is timed at the cap and at twice it, and the rest
+  extrapolated linearly (the paper's 1,500 iterations: 10x150), which the note says."""
+  from inpaint_jax import model_files  # pylint: disable=g-import-not-at-top
+  from inpaint_jax.configs import presets as presets_lib  # pylint: disable=g-import-not-at-top
+  from inpaint_jax.configs import search as search_config  # pylint: disable=g-import-not-at-top
+  from inpaint_jax.core import inpaint as inpaint_lib  # pylint: disable=g-import-not-at-top
+  from inpaint_jax.data import images as images_lib  # pylint: disable=g-import-not-at-top
+  folder = os.path.join(inpaint_jax.ASSETS, "faces")
+  pics = [np.asarray(Image.open(os.path.join(folder, f)).convert("RGB").resize((64, 64)))
+          for f in sorted(os.listdir(folder))]
+  images = images_lib.to_float(np.stack([pics[i % len(pics)] for i in range(num_images)]))
+  masks = masks_lib.make_masks("center", 64, 0, range(num_images))
+  search = search_config.settings(preset, {"compute_dtype": compute_dtype})
+  full = search.iterations
+  config, params = model_files.load_params(presets_lib.bundled_model_path("celeba"), search)
+
+  def seconds(iterations: int) -> float:
+    config.search.iterations = iterations
+    return _timeit(lambda: inpaint_lib.inpaint(images, masks, params, config).blended, repeats)
+
+  if full <= iterations_cap:
+    per_image, note = seconds(full) / num_images, ""
+  else:
+    a, b = seconds(iterations_cap), seconds(2 * iterations_cap)
+    per_image = (a + (b - a) * (full - iterations_cap) / iterations_cap) / num_images
+    note = f"{full} iterations extrapolated from {iterations_cap} and {2 * iterations_cap}"
+  return Row("preset", 32, 4, num_images, f"{preset} {compute_dtype}", per_image, "s/image",
+             note=note)
+
+
+# Issue 42's targets: (what, against, at least) for ngf 64, batch 64, this run's choice.
+TARGETS = (("search", "pytorch eager float32", 1.5), ("train", "pytorch eager float32", 1.0))
+PRESET_TARGETS = (("paper", 1.0), ("default", 0.05))  # s/image at most
+
+
+def format_targets(rows: list[Row], auto: str) -> str:
+  """The targets as ratios of this run's rows (ngf 64, batch 64, kernel 4 and 5): ours with
+  the automatic choice (float32; bfloat16 against PyTorch's autocast where measured)."""
+  from inpaint_jax.configs import search as search_config  # pylint: disable=g-import-not-at-top
+  lines = ["| target | kernel | ours | PyTorch | ratio | goal | met |", "|---|---|---|---|---|---|---|"]
+  find = lambda what, impl, k: next((r for r in rows if (r.what, r.impl, r.ngf, r.kernel) ==
+                                     (what, impl, 64, k) and r.batch == 64), None)
+  for what, against, goal in TARGETS:
+    for k in (4, 5):
+      for mine, theirs, want in ((auto, against, goal),
+                                 (f"{auto} bfloat16", "pytorch eager bfloat16", 1.0)):
+        a, b = find(what, mine, k), find(what, theirs, k)
+        if a and b:
+          ratio = a.per_s / b.per_s
+          lines.append(f"| {what} {mine} vs {theirs} | {k} | {a.per_s:.1f} | {b.per_s:.1f} | "
+                       f"{ratio:.2f} | >= {want} | {'yes' if ratio >= want else 'no'} |")
+  for preset, most in PRESET_TARGETS:
+    name = search_config.DEFAULT_PRESET if preset == "default" else preset
+    r = next((r for r in rows if r.what == "preset" and r.impl == f"{name} float32"), None)
+    if r:
+      lines.append(f"| {preset} preset ({name}) s/image | 4 | {r.per_s:.3f} | | | <= {most} | "
+                   f"{'yes' if r.per_s <= most else 'no'} |")
+  return "\n".join(lines)

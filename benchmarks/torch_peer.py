@@ -95,7 +95,13 @@ def load_flax_weights(g: Generator, d: Discriminator, g_vars, d_vars) -> None:
     d.logit.weight.copy_(_t(lw.T)); d.logit.bias.copy_(_t(dp["logit"]["bias"]))
 
 
-def search(g, d, images, weights, z0, iterations, lr=0.01, prior_weight=0.003):
+def _autocast(bf16: bool):
+  """bfloat16 autocast on the CPU (PyTorch's mixed precision: convolutions and matrix
+  products in bfloat16, float32 weights and reductions), or nothing."""
+  return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+
+
+def search(g, d, images, weights, z0, iterations, lr=0.01, prior_weight=0.003, bf16=False):
   """The same search as inpaint_jax.search (one restart): images NCHW, weights [B, H, W]."""
   g.eval(); d.eval()
   for p in list(g.parameters()) + list(d.parameters()):
@@ -105,8 +111,10 @@ def search(g, d, images, weights, z0, iterations, lr=0.01, prior_weight=0.003):
   w = weights[:, None]
   for _ in range(iterations):
     opt.zero_grad(set_to_none=True)
-    x = g(z)
-    loss = (w * (x - images)).abs().sum() - prior_weight * F.softplus(d(x)).sum()
+    with _autocast(bf16):
+      x = g(z).float()
+      logit = d(x).float()
+    loss = (w * (x - images)).abs().sum() - prior_weight * F.softplus(logit).sum()
     loss.backward()
     opt.step()
     with torch.no_grad():
@@ -114,7 +122,7 @@ def search(g, d, images, weights, z0, iterations, lr=0.01, prior_weight=0.003):
   return z.detach()
 
 
-def train_steps(g, d, images, steps, z_dim=100, lr=2e-4):
+def train_steps(g, d, images, steps, z_dim=100, lr=2e-4, bf16=False):
   g.train(); d.train()
   for p in list(g.parameters()) + list(d.parameters()):
     p.requires_grad_(True)
@@ -124,36 +132,41 @@ def train_steps(g, d, images, steps, z_dim=100, lr=2e-4):
   b = images.shape[0]
   for _ in range(steps):
     z = torch.rand(b, z_dim) * 2 - 1
-    fake = g(z)
+    with _autocast(bf16):
+      fake = g(z)
     opt_d.zero_grad(set_to_none=True)
-    d_loss = bce(d(images), torch.ones(b)) + bce(d(fake.detach()), torch.zeros(b))
+    with _autocast(bf16):
+      real_logit, fake_logit = d(images).float(), d(fake.detach()).float()
+    d_loss = bce(real_logit, torch.ones(b)) + bce(fake_logit, torch.zeros(b))
     d_loss.backward(); opt_d.step()
     opt_g.zero_grad(set_to_none=True)
-    g_loss = bce(d(fake), torch.ones(b))
+    with _autocast(bf16):
+      g_logit = d(fake).float()
+    g_loss = bce(g_logit, torch.ones(b))
     g_loss.backward(); opt_g.step()
 
 
-def bench_search(ngf, k, batch, iterations=5, threads=None):
-  """image-iterations/s of the PyTorch search step."""
+def bench_search(ngf, k, batch, iterations=5, threads=None, bf16=False):
+  """image-iterations/s of the PyTorch search step (bf16: under bfloat16 autocast)."""
   if threads:
     torch.set_num_threads(threads)
   g, d = Generator(ngf, k), Discriminator(ngf, k)
   images = torch.rand(batch, 3, 64, 64) * 2 - 1
   weights = torch.rand(batch, 64, 64)
   z0 = torch.rand(batch, 100) * 2 - 1
-  search(g, d, images, weights, z0, 1)  # warm-up
+  search(g, d, images, weights, z0, 1, bf16=bf16)  # warm-up
   start = time.perf_counter()
-  search(g, d, images, weights, z0, iterations)
+  search(g, d, images, weights, z0, iterations, bf16=bf16)
   return batch * iterations / (time.perf_counter() - start)
 
 
-def bench_train(ngf, k, batch=64, steps=3, threads=None):
-  """steps/s of the PyTorch training step."""
+def bench_train(ngf, k, batch=64, steps=3, threads=None, bf16=False):
+  """steps/s of the PyTorch training step (bf16: under bfloat16 autocast)."""
   if threads:
     torch.set_num_threads(threads)
   g, d = Generator(ngf, k), Discriminator(ngf, k)
   images = torch.rand(batch, 3, 64, 64) * 2 - 1
-  train_steps(g, d, images, 1)
+  train_steps(g, d, images, 1, bf16=bf16)
   start = time.perf_counter()
-  train_steps(g, d, images, steps)
+  train_steps(g, d, images, steps, bf16=bf16)
   return steps / (time.perf_counter() - start)

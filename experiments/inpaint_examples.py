@@ -33,7 +33,7 @@ def main(argv):
   config.mask_types = presets.names(config.mask_types)
   masks.check_types(config.mask_types, "--config.mask_types")
   commands.check_paths({"--out": _OUT.value}, runner.run_inputs(config))
-  commands.one_cpu_device_per_core()
+  commands.choose_backend()
   model_config, params, source = runner.load_run(config)
   method = runner.ours(params, model_config, config.seed)
   examples.run_examples(source, method, _OUT.value, config.mask_types, config.seed,

@@ -43,10 +43,10 @@ def main(argv):
     raise ValueError("--config.fid=true needs " + (
         "--config.write_images=true (FID is scored from the written fills)"
         if not config.write_images else f"the Inception network: {metrics.METRICS_EXTRA}"))
+  # Several hosts: each already runs its own share, so one device per process.
+  commands.choose_backend(devices_per_core=not _COORD.value)
   if _COORD.value:
     jax.distributed.initialize(_COORD.value, _NPROC.value, _PID.value)
-  else:  # several hosts: each already runs its own share
-    commands.one_cpu_device_per_core()
   model_config, params, source = runner.load_run(config)
   method = runner.ours(params, model_config, config.seed)
   summary = runner.run_cell(source, method, _OUT.value, config.mask_type, seed=config.seed,

@@ -36,7 +36,7 @@ def main(argv):
     inputs[f"--config.{name}.folder"] = entry.folder
     inputs[f"--config.{name}.checkpoint"] = presets.model_path(entry.checkpoint)
   commands.check_paths({"--workdir": _WORKDIR.value, "--out": _OUT.value}, inputs)
-  commands.one_cpu_device_per_core()
+  commands.choose_backend()
   runs, missing = table1.build_runs(config)
   if not runs:
     raise commands.UserError("no dataset can run: " + "; ".join(

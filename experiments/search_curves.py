@@ -46,7 +46,7 @@ def main(argv):
     raise commands.UserError(f"--config.families: unknown {unknown}; choose from "
                              f"{list(curves.FAMILIES)}")
   commands.check_paths({"--out": _OUT.value}, runner.run_inputs(config))
-  commands.one_cpu_device_per_core()
+  commands.choose_backend()
   # The encoder families need the encoder: the given one, else the shipped model's own. Each
   # family's settings apply over the paper's.
   run = ml_collections.ConfigDict(config.to_dict())

@@ -69,7 +69,7 @@ def main(argv):
     inputs.update({f"--config.{d}.checkpoint": presets.model_path(config[d].checkpoint),
                    f"--config.{d}.folder": config[d].folder})
   commands.check_paths({"--out": _OUT.value}, inputs)
-  commands.one_cpu_device_per_core()
+  commands.choose_backend()
   os.makedirs(_OUT.value, exist_ok=True)
   path = os.path.join(_OUT.value, f"{config.split}.json")
   done = {}

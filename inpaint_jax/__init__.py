@@ -1,6 +1,6 @@
 """inpaint-jax: Semantic Image Inpainting with Deep Generative Models (Yeh et al., 2017) in JAX."""
 
-__version__ = "0.16.0"
+__version__ = "0.17.0"
 
 import os as _os
 

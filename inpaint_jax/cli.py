@@ -322,7 +322,7 @@ def _refuse_flags_of_other_commands(command: str) -> None:
 
 
 def main(argv):
-  commands.one_cpu_device_per_core()
+  commands.choose_backend()
   command = argv[1] if len(argv) > 1 else None
   if len(argv) > 2:
     raise commands.UserError(f"unexpected arguments: {' '.join(argv[2:])}")

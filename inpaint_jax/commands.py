@@ -16,6 +16,8 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from inpaint_jax import backend
+
 
 class UserError(Exception):
   """A problem with the user's input or settings, reported in one line."""
@@ -194,16 +196,38 @@ def run_main(main: Callable) -> None:
   app.run(report_user_errors(with_cache), flags_parser=_parse_flags)
 
 
-def one_cpu_device_per_core() -> None:
-  """Makes each CPU core this process may use its own JAX CPU device, so the inference
-  commands (which shard every batch over the local devices) run data-parallel on a CPU:
-  the latent search is 12-17% faster on 2 cores than one device using both cores
-  (BUILD_NOTES.md). Training is not: its step is faster as one device. Keeps a device
-  count the user set in XLA_FLAGS; no effect on accelerators (the flag is the CPU
-  platform's) or once JAX has started its backends, so call it first in `main`."""
+def choose_backend(devices_per_core: bool = True) -> None:
+  """The one place a command picks its backend, before JAX starts: the XLA:CPU options and
+  the stride-2 convolution form this machine runs fastest (`backend`: measured once by a
+  micro-probe, ~20 s, cached per CPU model, core count, jaxlib version and the user's own
+  XLA_FLAGS), and, with `devices_per_core`, one JAX CPU device per core, so the inference
+  commands (which shard every batch over the local devices) run data-parallel: the search
+  is 12-17% faster on 2 cores that way, while a training step is faster as one device
+  (BUILD_NOTES.md). Prints one line naming the choice. Options the user set in XLA_FLAGS,
+  and a form named in $INPAINT_JAX_CONV_IMPL, are kept; INPAINT_JAX_BACKEND=off switches
+  the choice off (XLA's defaults, 'subpixel'). No effect once JAX has started its
+  backends, so call it first in `main`."""
+  user = os.environ.get("XLA_FLAGS", "")
+  if os.environ.get(backend.OFF_ENV, "").strip().lower() not in ("off", "0", "false", "none"):
+    announce = lambda path: print(
+        "inpaint-jax: backend: measuring this machine once (~30 s; kept in "
+        f"{os.path.dirname(path)})", file=sys.stderr, flush=True)
+    choice, path, fresh = backend.cached_choice(user, announce=announce)
+    if choice.get("platform") == "cpu":
+      added = [f for f in choice["xla_flags"].split() if f.split("=")[0] not in user]
+      if added:
+        os.environ["XLA_FLAGS"] = " ".join([user, *added]).strip()
+      impl = os.environ.setdefault(backend.CONV_IMPL_ENV, choice["conv_impl"])
+      print(f"inpaint-jax: backend: {impl} convolutions, XLA options "
+            f"{' '.join(added) or 'default'} ({'measured now' if fresh else 'as measured'} on "
+            f"{choice.get('cpu', 'this CPU')}, {path}; {backend.OFF_ENV}=off: no choice)",
+            file=sys.stderr, flush=True)
+    else:
+      print(f"inpaint-jax: backend: {choice.get('platform') or 'unknown'}, XLA's defaults",
+            file=sys.stderr, flush=True)
   current = os.environ.get("XLA_FLAGS", "")
   cores = len(os.sched_getaffinity(0))
-  if "xla_force_host_platform_device_count" not in current and cores > 1:
+  if devices_per_core and "xla_force_host_platform_device_count" not in current and cores > 1:
     os.environ["XLA_FLAGS"] = f"{current} --xla_force_host_platform_device_count={cores}".strip()
 
 
@@ -217,6 +241,7 @@ def run_training(train_and_evaluate: Callable, what: str) -> None:
   flags.mark_flags_as_required(["config", "workdir"])
 
   def main(argv):
+    choose_backend(devices_per_core=False)
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     c = config.value

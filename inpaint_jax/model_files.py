@@ -113,7 +113,9 @@ def variables(tree: dict, name: str) -> dict:
 def load_model(path: str, step: int | None = None, ema: bool = True):
   """(config, g_vars, d_vars) from a training workdir (latest or given step) or an exported file.
 
-  g_vars, d_vars: `{'params', 'batch_stats'}` as float32 numpy trees. From a workdir, G is
+  config.model: the architecture saved with it, conv_impl 'auto' and compute_dtype
+  'float32' (a model trained in either precision runs in either). g_vars, d_vars:
+  `{'params', 'batch_stats'}` as float32 numpy trees. From a workdir, G is
   the moving average of its weights where the run kept one (`ema=False`: the raw G).
   """
   if os.path.isdir(path):
@@ -142,6 +144,9 @@ def load_model(path: str, step: int | None = None, ema: bool = True):
     raise FileNotFoundError(f"checkpoint does not exist: {path}")
   as_f32 = lambda t: jax.tree.map(lambda a: np.asarray(a, np.float32), t)
   g_vars, d_vars = as_f32(g_vars), as_f32(d_vars)
+  # How the run computes is this process's, never the file's: the machine's convolution
+  # form, float32 unless the run asks otherwise (`search.compute_dtype`).
+  config.model.conv_impl, config.model.compute_dtype = "auto", "float32"
   check_architecture(config, g_vars, d_vars, path)
   return config, g_vars, d_vars
 

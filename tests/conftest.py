@@ -20,6 +20,12 @@ os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"
 os.environ["XLA_FLAGS"] = " ".join(
     f for f in (os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0") if f)
 
+# Every command chooses its CPU backend at start (`commands.choose_backend`), measuring the
+# machine once (~20 s) where nothing is cached. The suite's tiny models compile without
+# LLVM's optimisations, which would make that measurement meaningless, so its processes run
+# with the choice off (XLA's defaults, 'subpixel'); tests/test_backend.py turns it on.
+os.environ["INPAINT_JAX_BACKEND"] = "off"
+
 import jax  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 import pytest  # pylint: disable=wrong-import-position

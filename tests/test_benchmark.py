@@ -26,14 +26,18 @@ def test_benchmark_entry_point_writes_table_and_json(tmp_path):
   out = tmp_path / "bench.json"
   proc = subprocess.run(
       [sys.executable, os.path.join(REPO, "benchmarks", "run.py"), "--batches=2",
-       "--kernels=4", "--ngfs=8", "--impls=subpixel", "--iterations=2", "--train_batch=4",
-       "--blend_batch=2", "--torch=false", "--loop_overhead=false", "--inputs=", f"--out={out}"],
+       "--kernels=4", "--ngfs=8", "--impls=subpixel,matmul", "--iterations=2", "--train_batch=4",
+       "--blend_batch=2", "--torch=false", "--loop_overhead=false", "--inputs=",
+       "--presets=fast", "--preset_images=4", f"--out={out}"],
       capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert "| search | subpixel | 8 | 4 | 2 |" in proc.stdout
+  for impl in ("subpixel", "matmul", "subpixel bfloat16", "matmul bfloat16"):
+    assert f"| search | {impl} | 8 | 4 | 2 |" in proc.stdout
+  assert "| fast preset" not in proc.stdout and "| target | kernel |" in proc.stdout
   data = json.loads(out.read_text())
   whats = {r["what"] for r in data["rows"]}
-  assert whats == {"search", "train", "blend"}
+  assert whats == {"search", "train", "blend", "preset"}
+  assert data["environment"]["cpu_model"] and "jaxlib" in data["environment"]
   search_rows = [r for r in data["rows"] if r["what"] == "search"]
   assert all(r["per_s"] > 0 and r["gflop_per_item"] > 0 for r in search_rows)
 

@@ -132,7 +132,7 @@ def test_demo_writes_one_cell_per_mask_type_and_a_grid(model_file, tmp_path):
     assert f"  {mask_type}" in stdout and "PSNR hole" in stdout
     summary = json.loads((out / mask_type / "summary.json").read_text())
     assert summary["images"] == 8 and summary["settings"]["iterations"] == 2
-    # One CPU device per core unless XLA_FLAGS says otherwise (commands.one_cpu_device_per_core).
+    # One CPU device per core unless XLA_FLAGS says otherwise (commands.choose_backend).
     if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
       assert summary["devices"] == len(os.sched_getaffinity(0))
   # 8 faces, 4 to a row of quads, 4 mask types: 8 rows of 16 tiles of 32 px, scaled 2x.

@@ -145,19 +145,19 @@ def test_two_images_with_one_stem_are_refused_before_any_work(setup, tmp_path):
   assert code == 2 and len(errors) == 1 and "would share the pictures" in errors[0], err[-2000:]
 
 
-def test_one_cpu_device_per_core_keeps_what_the_user_set(monkeypatch):
+def test_choose_backend_keeps_what_the_user_set(monkeypatch):
   from inpaint_jax import commands  # pylint: disable=g-import-not-at-top
   monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
   monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_thunk_runtime=true")
-  commands.one_cpu_device_per_core()
+  commands.choose_backend()
   assert os.environ["XLA_FLAGS"] == ("--xla_cpu_use_thunk_runtime=true "
                                      "--xla_force_host_platform_device_count=3")
   monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
-  commands.one_cpu_device_per_core()
+  commands.choose_backend()
   assert os.environ["XLA_FLAGS"] == "--xla_force_host_platform_device_count=1"
   monkeypatch.delenv("XLA_FLAGS")
   monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
-  commands.one_cpu_device_per_core()
+  commands.choose_backend()
   assert "XLA_FLAGS" not in os.environ
 
 

@@ -19,10 +19,11 @@ ALLOWED = {
     "model_files": {"configs", "core", "data", "models"},
     "train": {"configs", "core", "data", "models", "model_files"},
     "evaluation": {"configs", "core", "data", "models", "model_files", "train"},
-    "commands": set(),
+    "backend": {"models"},  # the probe times the DCGAN
+    "commands": {"backend"},
     "serve": {"inpaint_jax", "configs", "core", "data", "model_files"},
     "cli": {"inpaint_jax", "configs", "core", "commands", "data", "evaluation", "model_files",
-            "serve"},
+            "serve", "backend"},
 }
 HEAVY_OPTIONAL = {"tensorflow_datasets", "cv2", "matplotlib", "tensorboardX", "torch", "skimage"}
 # Modules of the package that need an optional extra (`[serve]`): imported where used.

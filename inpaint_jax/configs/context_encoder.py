@@ -33,7 +33,8 @@ def get_config(arg: str = "celeba,center") -> ml_collections.ConfigDict:
   config.model.ndf = 64
   config.model.kernel_size = 4
   config.model.image_size = 64
-  config.model.conv_impl = "subpixel"
+  config.model.conv_impl = "auto"  # as the DCGAN's (configs/default.py)
+  config.model.compute_dtype = "float32"
 
   presets.apply_dataset(config, dataset)
   config.fill_colour_images = 2000  # training images averaged for the hole's pre-fill colour

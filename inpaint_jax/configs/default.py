@@ -15,9 +15,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.ndf = 64
   config.model.kernel_size = 4
   config.model.image_size = 64
-  # 'subpixel': stride-2 (transposed) convs as stride-1 convs (fast); 'xla': flax's
-  # nn.ConvTranspose / nn.Conv. Same parameters, same numbers (tests/test_models.py).
-  config.model.conv_impl = "subpixel"
+  # How stride-2 (transposed) convs are computed (`models.layers.CONV_IMPLS`): 'auto' (what
+  # this machine measured fastest, `commands.choose_backend`), 'subpixel' (stride-1 convs),
+  # 'matmul' (matrix products) or 'xla' (flax's nn.ConvTranspose / nn.Conv). Same
+  # parameters, same numbers (tests/test_models.py); never stored as a model's property.
+  config.model.conv_impl = "auto"
+  # What matrix products and convolutions multiply in: 'float32' or 'bfloat16' (parameters,
+  # Adam, batch norm, losses and sums stay float32; BUILD_NOTES.md "Compute precision").
+  config.model.compute_dtype = "float32"
 
   # Exponential moving average of G's weights (0: the average is the raw G); samples,
   # exported models and the search use it.

@@ -40,6 +40,8 @@ def get_config(arg: str = "celeba") -> ml_collections.ConfigDict:
   config.model = ml_collections.ConfigDict()
   config.model.nf = 32
   config.model.image_size = 64  # must be the DCGAN's (checked)
+  # What G and E multiply in: 'float32' or 'bfloat16' (parameters, Adam, losses float32).
+  config.model.compute_dtype = "float32"
 
   presets.apply_dataset(config, arg)
 

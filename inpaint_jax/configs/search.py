@@ -60,6 +60,8 @@ USER_FLAGS = {
     "fills": "Write the best k distinct fills side by side (needs --restarts >= k).",
     "latent_samples": "Average each fill over G of K latent codes near the found one (0: "
                       "off): higher PSNR on wide holes, softer detail.",
+    "compute_dtype": "What the networks multiply in: float32 or bfloat16 (parameters, Adam, "
+                     "losses and the blend stay float32).",
 }
 
 
@@ -125,6 +127,10 @@ def defaults() -> ml_collections.ConfigDict:
   s.latent_samples = 0
   s.latent_noise = 0.2
   s.batch_size = 64  # problems per compiled search call
+  # What G, D and E multiply in during the search and tuning: 'float32' or 'bfloat16'
+  # (the loaded model's model.compute_dtype; its file's own is not used). Adam, the losses,
+  # the blend and every score stay float32 (BUILD_NOTES.md "Compute precision").
+  s.compute_dtype = "float32"
   return s
 
 

@@ -33,6 +33,7 @@ from inpaint_jax.core import blend
 from inpaint_jax.core import search as search_lib
 from inpaint_jax.core import tune as tune_lib
 from inpaint_jax.data import images as images_lib
+from inpaint_jax.models import layers
 
 
 class InpaintResult(NamedTuple):
@@ -241,7 +242,19 @@ def progress_total(cfg: ml_collections.ConfigDict, num_images: int) -> int:
 # The choices of the search's string settings (`configs.search.defaults` documents them).
 CHOICES = {"start": ("random", "encoder"), "lr_schedule": ("constant", "cosine"),
            "context_loss": ("l1", "l2"), "prior_loss": ("log1m", "neglogd"),
-           "weighting": ("eq3", "uniform")}
+           "weighting": ("eq3", "uniform"), "compute_dtype": layers.COMPUTE_DTYPES}
+
+
+def with_compute_dtype(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """`config` with the search's precision as its model's (`search.compute_dtype` ->
+  `model.compute_dtype`), so G, D and E run in the precision the run asks for, whatever
+  the model was trained in; the caller's config is not changed."""
+  wanted = config.search.get("compute_dtype", "float32")
+  if config.model.get("compute_dtype", "float32") == wanted:
+    return config
+  config = ml_collections.ConfigDict(config).copy_and_resolve_references()  # a deep copy
+  config.model.compute_dtype = wanted
+  return config
 
 
 def check_settings(params: dict[str, Any] | None, config: ml_collections.ConfigDict) -> None:
@@ -320,6 +333,7 @@ def inpaint(images, masks, params: dict[str, Any], config: ml_collections.Config
   """
   images, masks = validate(images, masks, config.model.image_size)
   check_settings(params, config)
+  config = with_compute_dtype(config)
   ids = images_lib.pixel_hashes(images) if ids is None else np.asarray(ids, np.int64)
   if ids.shape != (len(images),) or (ids < 0).any():
     raise ValueError(f"ids must be {len(images)} non-negative ints, got {ids!r}")

@@ -46,6 +46,7 @@ from inpaint_jax.data import images as images_lib
 from inpaint_jax.data import masks as masks_lib
 from inpaint_jax.data import sources
 from inpaint_jax.evaluation import metrics
+from inpaint_jax.models import layers
 
 INDEX_COLUMNS = ("index", "id", "pixel_hash", "mask_type", "mask_seed")
 SCORE_COLUMNS = ("psnr_hole", "psnr_whole", "ssim", "lpips", "lpips_hole")
@@ -105,7 +106,10 @@ def ours(params: dict, config: ml_collections.ConfigDict, seed: int = 0,
   for switch, prefix in (("blend_mix_window", "blend_mix_"), ("latent_samples", "latent_")):
     if not settings.get(switch):
       settings = {k: v for k, v in settings.items() if not k.startswith(prefix)}
-  settings.update(model=config.model.to_dict(), model_sha256=model_files.dcgan_fingerprint(params))
+  if settings.get("compute_dtype") == "float32":  # as every cell before the option
+    del settings["compute_dtype"]
+  settings.update(model=recorded_model(config.model),
+                  model_sha256=model_files.dcgan_fingerprint(params))
   if config.search.start != "random":
     settings["encoder_sha256"] = model_files.fingerprint(params["encoder"])
   return Method(name, fill, ("psnr_hole_generated", "context_loss", "prior_loss", "total_loss"),
@@ -207,6 +211,12 @@ def _check_own_folder(out_dir: str) -> None:
       dirs.clear()  # cells sit at most three folders down (a Table 1 workdir's)
 
 
+def recorded_model(model_config) -> dict:
+  """A cell's record of its model block: the architecture, without the fields that choose
+  only how it computes (`layers.POLICY_FIELDS`; the precision is the search block's)."""
+  return {k: v for k, v in model_config.to_dict().items() if k not in layers.POLICY_FIELDS}
+
+
 def _check_run(out_dir: str, run: dict, fresh: bool) -> None:
   """Records what produces the cell; refuses to mix results made with other settings."""
   path = os.path.join(out_dir, "run.json")
@@ -215,6 +225,9 @@ def _check_run(out_dir: str, run: dict, fresh: bool) -> None:
   except ValueError:
     logging.warning("%s is damaged; the cell is started afresh", path)
     old, fresh = {}, True
+  # Cells before 0.17 recorded the convolution form ('subpixel'), which never changed a fill.
+  if isinstance(old, dict) and isinstance(old.get("settings", {}).get("model"), dict):
+    old["settings"]["model"].pop("conv_impl", None)
   same = lambda a, b: ({k: v for k, v in a.items() if k not in _MAY_CHANGE}
                        == {k: v for k, v in b.items() if k not in _MAY_CHANGE})
   if old is not None and not same(old, run):

@@ -26,12 +26,18 @@ class ChannelwiseDense(nn.Module):
   dense layer (Pathak et al. Sec. 3.1).
   """
 
+  dtype: str = "float32"  # what the products multiply in; float32 sums and output
+
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     b, h, w, c = x.shape
     kernel = self.param("kernel", nn.initializers.normal(0.02), (c, h * w, h * w))
     bias = self.param("bias", nn.initializers.zeros, (c, h * w))
-    y = jnp.einsum("bpc,cpq->bqc", x.reshape(b, h * w, c), kernel) + bias.T
+    dt = layers.compute_dtype(self.dtype)
+    # A batched product: XLA:CPU's has no bfloat16 x bfloat16 -> float32 kernel, so it
+    # returns the input dtype (its kernels sum bfloat16 products in float32 internally).
+    y = jnp.einsum("bpc,cpq->bqc", x.reshape(b, h * w, c).astype(dt),
+                   kernel.astype(dt)).astype(jnp.float32) + bias.T
     return y.reshape(b, h, w, c)
 
 
@@ -47,35 +53,39 @@ class ContextEncoder(nn.Module):
   kernel_size: int = 4
   image_size: int = 64
   conv_impl: str = "subpixel"
+  compute_dtype: str = "float32"
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     steps = layers.num_resolution_steps(self.image_size)
-    k, impl = self.kernel_size, self.conv_impl
+    k, impl, dt = self.kernel_size, self.conv_impl, self.compute_dtype
     features = self.nf
-    x = nn.leaky_relu(layers.downsample(impl, features, k, True, "enc0")(x), 0.2)
+    x = nn.leaky_relu(layers.downsample(impl, features, k, True, "enc0", dt)(x), 0.2)
     for i in range(1, steps):
       features *= 2
-      x = layers.downsample(impl, features, k, False, f"enc{i}")(x)
+      x = layers.downsample(impl, features, k, False, f"enc{i}", dt)(x)
       x = nn.leaky_relu(layers.batch_norm(train, f"bn_enc{i}")(x), 0.2)
-    x = ChannelwiseDense(name="channelwise")(x)
-    x = nn.Conv(features, (1, 1), kernel_init=nn.initializers.normal(0.02), name="mix")(x)
+    x = ChannelwiseDense(dtype=dt, name="channelwise")(x)
+    x = nn.Conv(features, (1, 1), kernel_init=nn.initializers.normal(0.02),
+                dtype=layers.compute_dtype(dt), name="mix")(x).astype(jnp.float32)
     x = nn.relu(layers.batch_norm(train, "bn_mix")(x))
     for i in range(steps - 1):
       features //= 2
-      x = layers.upsample(impl, features, k, False, f"dec{i}")(x)
+      x = layers.upsample(impl, features, k, False, f"dec{i}", dt)(x)
       x = nn.relu(layers.batch_norm(train, f"bn_dec{i}")(x))
-    x = layers.upsample(impl, 3, k, True, f"dec{steps - 1}")(x)
+    x = layers.upsample(impl, 3, k, True, f"dec{steps - 1}", dt)(x)
     return jnp.tanh(x)
 
 
 def build_models(model_config: ml_collections.ConfigDict):
   """The context encoder and its discriminator from a CE `config.model` block."""
-  impl = model_config.get("conv_impl", "subpixel")
+  impl, dtype = layers.compute_policy(model_config)
   encoder = ContextEncoder(nf=model_config.nf, kernel_size=model_config.kernel_size,
-                           image_size=model_config.image_size, conv_impl=impl)
+                           image_size=model_config.image_size, conv_impl=impl,
+                           compute_dtype=dtype)
   discriminator = dcgan.Discriminator(ndf=model_config.ndf, kernel_size=model_config.kernel_size,
-                                       image_size=model_config.image_size, conv_impl=impl)
+                                       image_size=model_config.image_size, conv_impl=impl,
+                                       compute_dtype=dtype)
   return encoder, discriminator
 
 

@@ -23,20 +23,23 @@ class Generator(nn.Module):
   kernel_size: int = 4
   image_size: int = 64
   channels: int = 3
-  conv_impl: str = "subpixel"  # or 'xla': flax's nn.ConvTranspose (same parameters)
+  conv_impl: str = "subpixel"  # layers.CONV_IMPLS: same parameters, same numbers
+  compute_dtype: str = "float32"  # layers.COMPUTE_DTYPES: what products multiply in
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
     steps = layers.num_resolution_steps(self.image_size)
     features = self.ngf * 2 ** (steps - 1)  # 8*ngf at 64x64
-    x = nn.Dense(4 * 4 * features, kernel_init=layers.INIT, use_bias=False, name="project")(z)
+    dt = self.compute_dtype
+    x = layers.Dense(4 * 4 * features, use_bias=False, dtype=dt, name="project")(z)
     x = x.reshape(z.shape[0], 4, 4, features)
     x = nn.relu(layers.batch_norm(train, "bn_project")(x))
     for i in range(steps - 1):
       features //= 2
-      x = layers.upsample(self.conv_impl, features, self.kernel_size, False, f"deconv{i}")(x)
+      x = layers.upsample(self.conv_impl, features, self.kernel_size, False, f"deconv{i}", dt)(x)
       x = nn.relu(layers.batch_norm(train, f"bn_deconv{i}")(x))
-    x = layers.upsample(self.conv_impl, self.channels, self.kernel_size, True, f"deconv{steps - 1}")(x)
+    x = layers.upsample(self.conv_impl, self.channels, self.kernel_size, True,
+                        f"deconv{steps - 1}", dt)(x)
     return jnp.tanh(x)
 
 
@@ -47,22 +50,23 @@ class Discriminator(nn.Module):
   ndf: int = 64
   kernel_size: int = 4
   image_size: int = 64
-  conv_impl: str = "subpixel"  # or 'xla': flax's nn.Conv (same parameters)
+  conv_impl: str = "subpixel"  # layers.CONV_IMPLS: same parameters, same numbers
+  compute_dtype: str = "float32"  # layers.COMPUTE_DTYPES: what products multiply in
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     steps = layers.num_resolution_steps(self.image_size)
-    features = self.ndf
-    x = layers.downsample(self.conv_impl, features, self.kernel_size, True, "conv0")(x)
+    features, dt = self.ndf, self.compute_dtype
+    x = layers.downsample(self.conv_impl, features, self.kernel_size, True, "conv0", dt)(x)
     x = nn.leaky_relu(x, 0.2)
     self.sow("intermediates", "features", x)
     for i in range(1, steps):
       features *= 2
-      x = layers.downsample(self.conv_impl, features, self.kernel_size, False, f"conv{i}")(x)
+      x = layers.downsample(self.conv_impl, features, self.kernel_size, False, f"conv{i}", dt)(x)
       x = nn.leaky_relu(layers.batch_norm(train, f"bn_conv{i}")(x), 0.2)
       self.sow("intermediates", "features", x)
     x = x.reshape(x.shape[0], -1)
-    return nn.Dense(1, kernel_init=layers.INIT, name="logit")(x)[:, 0]
+    return layers.Dense(1, dtype=dt, name="logit")(x)[:, 0]
 
 
 def discriminator_features(discriminator: Discriminator, d_vars: dict, x: jax.Array
@@ -74,11 +78,11 @@ def discriminator_features(discriminator: Discriminator, d_vars: dict, x: jax.Ar
 
 def build_models(model_config: ml_collections.ConfigDict) -> tuple[Generator, Discriminator]:
   """Generator and discriminator from a `config.model` block."""
-  impl = model_config.get("conv_impl", "subpixel")
+  impl, dtype = layers.compute_policy(model_config)
   g = Generator(ngf=model_config.ngf, kernel_size=model_config.kernel_size,
-                image_size=model_config.image_size, conv_impl=impl)
+                image_size=model_config.image_size, conv_impl=impl, compute_dtype=dtype)
   d = Discriminator(ndf=model_config.ndf, kernel_size=model_config.kernel_size,
-                    image_size=model_config.image_size, conv_impl=impl)
+                    image_size=model_config.image_size, conv_impl=impl, compute_dtype=dtype)
   return g, d
 
 

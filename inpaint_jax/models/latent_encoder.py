@@ -23,28 +23,31 @@ class LatentEncoder(nn.Module):
   kernel_size: int = 4
   image_size: int = 64
   conv_impl: str = "subpixel"
+  compute_dtype: str = "float32"
 
   @nn.compact
   def __call__(self, image: jax.Array, mask: jax.Array, train: bool = False) -> jax.Array:
     m = mask[..., None]
     x = jnp.concatenate([image * m, m], axis=-1)  # missing pixels read as 0, whatever they hold
-    features = self.nf
+    features, dt = self.nf, self.compute_dtype
     x = nn.leaky_relu(layers.downsample(self.conv_impl, features, self.kernel_size, True,
-                                        "conv0")(x), 0.2)
+                                        "conv0", dt)(x), 0.2)
     for i in range(1, layers.num_resolution_steps(self.image_size)):
       features *= 2
-      x = layers.downsample(self.conv_impl, features, self.kernel_size, False, f"conv{i}")(x)
+      x = layers.downsample(self.conv_impl, features, self.kernel_size, False, f"conv{i}", dt)(x)
       x = nn.leaky_relu(layers.batch_norm(train, f"bn_conv{i}")(x), 0.2)
     x = x.reshape(x.shape[0], -1)
-    return jnp.tanh(nn.Dense(self.z_dim, kernel_init=layers.INIT, name="z")(x))
+    return jnp.tanh(layers.Dense(self.z_dim, dtype=dt, name="z")(x))
 
 
 def build(encoder_config: ml_collections.ConfigDict, model_config: ml_collections.ConfigDict
           ) -> LatentEncoder:
-  """E for the DCGAN `model_config` (its z_dim, image size, conv impl) with `encoder_config.nf`."""
+  """E for the DCGAN `model_config` (its z_dim, image size, conv impl and compute dtype) with
+  `encoder_config.nf`."""
+  impl, dtype = layers.compute_policy(model_config)
   return LatentEncoder(z_dim=model_config.z_dim, nf=encoder_config.nf,
                        kernel_size=model_config.kernel_size, image_size=model_config.image_size,
-                       conv_impl=model_config.get("conv_impl", "subpixel"))
+                       conv_impl=impl, compute_dtype=dtype)
 
 
 def init_variables(encoder_config, model_config, rng: jax.Array) -> dict:

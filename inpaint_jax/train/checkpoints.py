@@ -20,6 +20,7 @@ import orbax.checkpoint as ocp
 
 from inpaint_jax import model_files
 from inpaint_jax.data import images as images_lib
+from inpaint_jax.models import layers
 
 CONFIG_FILE = model_files.CONFIG_FILE
 
@@ -100,7 +101,8 @@ def check_same_model(workdir: str, config: ml_collections.ConfigDict) -> None:
   new = json.loads(config.to_json_best_effort())
   old_model = saved.get("model", {})
   diff = [f"model.{k} {old_model[k]!r} there, {v!r} now"
-          for k, v in new["model"].items() if k in old_model and old_model[k] != v]
+          for k, v in new["model"].items()
+          if k in old_model and old_model[k] != v and k not in layers.POLICY_FIELDS]
   if saved.get("mask_type") != new.get("mask_type"):
     diff.append(f"mask_type {saved.get('mask_type')!r} there, {new.get('mask_type')!r} now")
   if diff:

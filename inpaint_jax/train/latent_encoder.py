@@ -158,6 +158,8 @@ def task(config: ml_collections.ConfigDict) -> loop.Task:
   """E's state, step, batches (images and `config.mask_type` masks) and picture for the loop."""
   masks_lib.check_training_type(config.mask_type)
   dcgan_config, g_vars, _ = load_dcgan(config)
+  # G and E run in this run's precision (config.model.compute_dtype), whatever G's was.
+  dcgan_config.model.compute_dtype = config.model.get("compute_dtype", "float32")
   model_config = ml_collections.FrozenConfigDict(dcgan_config.model)
   size = model_config.image_size
   if config.model.image_size != size:

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from inpaint_jax.data import images as images_lib
 from inpaint_jax.data import sources
+from inpaint_jax.models import layers
 from inpaint_jax.train import checkpoints
 
 
@@ -146,6 +147,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   for key in ("beta1", "beta2", "ema_decay"):
     if key in config and not 0.0 <= config[key] < 1.0:
       raise ValueError(f"config.{key} must lie in [0, 1), got {config[key]!r}")
+  if "model" in config:
+    layers.compute_policy(config.model)  # conv_impl and compute_dtype
 
 
 @contextlib.contextmanager
